@@ -1,0 +1,40 @@
+# The two commands a fresh machine needs: `make run` and `make test`. Targets stay thin;
+# the work is in scripts/.
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup run test lint bench loadtest kafka-up kafka-down clean
+
+# Reinstall (and so rebuild the native module) when the package definition or Cython changes.
+$(INSTALLED): pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+setup: $(INSTALLED)
+
+run: setup
+	scripts/run
+
+test: setup
+	scripts/test
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: setup
+	scripts/bench
+
+kafka-up: setup
+	scripts/kafka start
+
+kafka-down:
+	scripts/kafka stop
+
+clean:
+	scripts/kafka wipe
+	rm -rf build collector/*.so native/*.c

@@ -1,0 +1,90 @@
+"""The ASGI application: routes, middleware, error rendering and the sink's lifetime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from collector.config import Settings
+from collector.errors import CollectorError
+from collector.limits import BodyLimit
+from collector.metrics import CONTENT_TYPE, Metrics, RequestMetrics
+from collector.responses import JSONResponse, error_response
+from collector.sinks.kafka import KafkaSink
+from collector.sources.track import TrackSource
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> Starlette:
+    metrics = Metrics()
+    sink = KafkaSink(settings, metrics)
+    track = TrackSource(sink, settings.topic_web)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if await run_in_threadpool(sink.ready):
+            return JSONResponse({"status": "ready"})
+        return JSONResponse(
+            {"error": "kafka_unreachable", "detail": "no broker metadata"}, status_code=503
+        )
+
+    async def prometheus(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.create_topics:
+            await run_in_threadpool(sink.ensure_topics, [settings.topic_web])
+        sink.start()
+        logger.info("producing to %s", settings.kafka_bootstrap)
+        try:
+            yield
+        finally:
+            # Runs after the server has finished its in-flight requests.
+            await run_in_threadpool(sink.close)
+
+    routes = [
+        Route("/track", track.handle, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestMetrics, metrics=metrics, routes=[r.path for r in routes]),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        ],
+        exception_handlers={
+            CollectorError: _collector_error,
+            HTTPException: _http_error,
+        },
+        lifespan=lifespan,
+    )
+
+
+async def _collector_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CollectorError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Routing errors (404, 405) in the same JSON shape as every other error.
+    assert isinstance(exc, HTTPException)
+    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
+    return JSONResponse(
+        {"error": code, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+    )

@@ -1,0 +1,62 @@
+"""The `collector` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+import uvicorn
+
+from collector import __version__, native
+from collector.app import create_app
+from collector.config import ConfigError, from_environment
+
+logger = logging.getLogger("collector")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="collector", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP collector")
+    serve.add_argument("--host", help="address to listen on (COLLECTOR_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (COLLECTOR_PORT, 8080)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = from_environment(host=args.host, port=args.port)
+    except ConfigError as exc:
+        print(f"collector: {exc}", file=sys.stderr)
+        return 2
+    logger.info("hot path: %s", native.IMPLEMENTATION)
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=settings.delivery_timeout_ms // 1000 + 10,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT (stops accepting, finishes in-flight
+    # requests, runs the lifespan shutdown that flushes the producer) and then re-raises the
+    # signal to the handler that was installed before it. Installing a no-op one here makes
+    # a graceful shutdown end with exit status 0 instead of death by signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    server.run()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
