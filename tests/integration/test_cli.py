@@ -3,36 +3,52 @@
 from __future__ import annotations
 
 import signal
-import threading
+import socket
 import time
 
-import httpx
+import msgspec
 
 from tests.integration.conftest import StartCollector
 from tests.support.kafka import consume_all
 
 
+def read_response(sock: socket.socket) -> tuple[int, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split(b" ", 2)[1]), body
+
+
 def test_sigterm_finishes_in_flight_requests_flushes_and_exits_0(
     start_collector: StartCollector, topic: str
 ) -> None:
-    # A long linger keeps records in librdkafka when SIGTERM arrives.
-    collector = start_collector(COLLECTOR_KAFKA_LINGER_MS="500")
-    answers: list[httpx.Response] = []
-
-    def post(n: int) -> None:
-        batch = [{"event": "e", "sender": n, "i": i} for i in range(100)]
-        answers.append(httpx.post(f"{collector.url}/track", json=batch, timeout=30))
-
-    senders = [threading.Thread(target=post, args=(n,)) for n in range(8)]
-    for sender in senders:
-        sender.start()
-    time.sleep(0.2)
+    # A long linger keeps every request waiting on librdkafka when SIGTERM arrives.
+    collector = start_collector(COLLECTOR_KAFKA_LINGER_MS="1000")
     assert collector.process is not None
+    senders = []
+    for n in range(8):
+        body = msgspec.json.encode([{"event": "e", "sender": n, "i": i} for i in range(100)])
+        sock = socket.create_connection(("127.0.0.1", collector.port), timeout=30)
+        sock.sendall(
+            b"POST /track HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        senders.append(sock)
+    time.sleep(0.3)  # all eight are read and waiting for delivery reports
     collector.process.send_signal(signal.SIGTERM)
-    for sender in senders:
-        sender.join()
-    assert collector.process.wait(60) == 0
 
-    assert [a.status_code for a in answers] == [200] * 8
-    records = consume_all(topic)
-    assert len(records) == 800
+    answers = [read_response(sock) for sock in senders]
+    for sock in senders:
+        sock.close()
+    assert collector.process.wait(60) == 0
+    assert [status for status, _ in answers] == [200] * 8
+    assert all(body == b'{"accepted":100}' for _, body in answers)
+    assert len(consume_all(topic)) == 800
