@@ -21,9 +21,9 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector.keying import choose_key  # noqa: E402
-from loadtest.payloads import web_events  # noqa: E402
-from tests.support.kafka import consume_all  # noqa: E402
+from collector.keying import choose_key
+from loadtest.payloads import web_events
+from tests.support.kafka import consume_all
 
 
 def main() -> int:
