@@ -1,7 +1,6 @@
-# Types of the compiled hot path (native/hotpath.pyx); collector/records.py is its twin.
-from collections.abc import Callable
+# Types of the compiled hot path (native/hotpath.pyx); each function's twin is named there.
 from typing import Any
 
-def build_records(
-    events: list[dict[str, Any]], encode: Callable[[Any], bytes]
-) -> list[tuple[bytes | None, bytes]]: ...
+def tree_violation(
+    value: dict[str, Any] | list[Any], path: str, depth: int, max_depth: int, max_string: int
+) -> tuple[str, str] | None: ...

@@ -19,6 +19,8 @@ from collector.config import Settings
 from collector.errors import CollectorError
 from collector.limits import BodyLimit
 from collector.metrics import CONTENT_TYPE, Metrics, RequestMetrics
+from collector.pii import load_secret
+from collector.pipeline import Pipeline
 from collector.responses import JSONResponse, error_response
 from collector.sinks.kafka import KafkaSink
 from collector.sources.track import TrackSource
@@ -27,9 +29,11 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> Starlette:
+    """The collector's ASGI app; raises ConfigError when the settings are unsafe."""
     metrics = Metrics()
+    pipeline = Pipeline(settings, load_secret(settings.pii, settings.environment))
     sink = KafkaSink(settings, metrics)
-    track = TrackSource(sink, settings.topic_web)
+    track = TrackSource(pipeline, sink, metrics)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -47,7 +51,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.create_topics:
-            await run_in_threadpool(sink.ensure_topics, [settings.topic_web])
+            await run_in_threadpool(sink.ensure_topics, settings.all_topics())
         sink.start()
         logger.info("producing to %s", settings.kafka_bootstrap)
         try:

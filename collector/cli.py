@@ -31,19 +31,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = from_environment(host=args.host, port=args.port)
+        app = create_app(settings)
     except ConfigError as exc:
         print(f"collector: {exc}", file=sys.stderr)
         return 2
     logger.info("hot path: %s", native.IMPLEMENTATION)
 
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
         lifespan="on",
         access_log=False,
+        # The client address (bot rates, truncated IP) comes from X-Forwarded-For only when
+        # the connection is from a trusted proxy.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         log_level=args.log_level,
         timeout_graceful_shutdown=settings.delivery_timeout_ms // 1000 + 10,
     )

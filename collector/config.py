@@ -1,13 +1,17 @@
-"""Settings, read once from the environment at start-up.
+"""Settings, read once at start-up from an optional TOML file and the environment.
 
-Every setting has an environment variable (listed in the README) and a default chosen for a
-single local broker. Settings are a frozen Struct: nothing changes them after start-up.
+The file (COLLECTOR_CONFIG=path.toml) can hold every setting, including the pipeline's
+policies (PII rules, limits, bots, hot keys); the environment variables listed in the README
+override the simple ones. Settings are frozen Structs that reject unknown fields, so a typo in
+the file stops the collector at start-up instead of being ignored.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
 
 import msgspec
 
@@ -36,16 +40,94 @@ PRODUCER_DEFAULTS: dict[str, str] = {
     "partitioner": "murmur2_random",
 }
 
+PiiAction = Literal["tokenize", "truncate_ip", "mask", "drop"]
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Topics(_Section, frozen=True):
+    """Where each stream goes. Invalid events go to `<topic>.dlq` of their stream."""
+
+    web: str = "events.web"
+    mobile: str = "events.mobile"
+    server: str = "events.server"
+    bots: str = "events.bots"
+
+
+class Limits(_Section, frozen=True):
+    """Per-event limits; an event over any of them is rejected to the DLQ with a reason."""
+
+    # Segment's per-event limit.
+    max_event_bytes: int = 32 * 1024
+    # Longest string anywhere in the event, in characters.
+    max_string_length: int = 8 * 1024
+    # Most top-level keys in `properties` (and in `context`).
+    max_properties: int = 256
+    # Deepest nesting of objects and arrays inside `properties` or `context`.
+    max_depth: int = 10
+    # Client timestamps further ahead of the server's clock than this are clamped to it.
+    max_future_ms: int = 60_000
+
+
+class Bots(_Section, frozen=True):
+    # "route": flagged events go to the bots topic with a `bot` header; "drop": they are
+    # counted and not produced.
+    action: Literal["route", "drop"] = "route"
+    # A browser always sends a user agent; its absence on a web event is a script.
+    flag_missing_user_agent: bool = True
+    # Event rates far above what a person produces, counted over a sliding window.
+    rate_window_s: int = 60
+    # A busy office or mobile carrier NAT puts many people behind one address.
+    max_events_per_ip: int = 6_000
+    max_events_per_anonymous_id: int = 600
+
+
+class Pii(_Section, frozen=True):
+    # Field rules. Paths are dotted from the envelope (`user_id`, `context.ip`,
+    # `properties.customer.email`); `*` matches one level and a leading `**.` matches the
+    # name at any depth under `context` and `properties`.
+    rules: dict[str, PiiAction] = msgspec.field(
+        default_factory=lambda: {
+            "user_id": "tokenize",
+            "**.email": "tokenize",
+            "context.ip": "truncate_ip",
+        }
+    )
+    # String values under these paths are scrubbed of emails, IP addresses, phone numbers
+    # and card numbers (Luhn-checked).
+    scrub_paths: list[str] = msgspec.field(
+        default_factory=lambda: ["event", "properties", "context.page", "context.traits"]
+    )
+    # Key for tokens: COLLECTOR_PII_SECRET, or a file holding it (COLLECTOR_PII_SECRET_FILE).
+    secret: str | None = None
+    secret_file: str | None = None
+    # Carried in the `pii_key_id` header so consumers know which key made a token. By
+    # default a fingerprint of the secret, so rotating the secret changes it.
+    key_id: str | None = None
+
+
+class HotKeys(_Section, frozen=True):
+    # A key seen more often than this within the window is salted into `salts` sub-keys
+    # (header `salt`), spreading one noisy entity over partitions at the cost of its order.
+    max_events_per_key: int = 20_000
+    window_s: int = 10
+    salts: int = 8
+
+
+class Settings(_Section, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
+    # "production" refuses to start without a PII secret; "development" uses a marked one.
+    environment: Literal["production", "development"] = "production"
+    # Carried in every record's `tenant` header.
+    tenant: str = "default"
     # Kafka cluster to produce to.
     kafka_bootstrap: str = "127.0.0.1:9092"
-    # Topic for web activity events, and how topics the collector creates are laid out.
-    topic_web: str = "events.web"
+    topics: Topics = Topics()
+    # Partitions and replication of topics the collector creates (-1: broker default).
     topic_partitions: int = 12
-    # -1: the broker's default.replication.factor.
     topic_replication: int = -1
     # Create missing topics at start-up. Turn off where the collector's Kafka user may not
     # create topics; they must then exist already.
@@ -58,6 +140,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ready_timeout_ms: int = 2_000
     # Seconds a client is told to wait (Retry-After) after a 503.
     retry_after_s: int = 1
+    # Proxies whose X-Forwarded-For is believed for the client address (comma-separated).
+    trusted_proxies: str = "127.0.0.1"
+    limits: Limits = Limits()
+    bots: Bots = Bots()
+    pii: Pii = Pii()
+    hot_keys: HotKeys = HotKeys()
     # Extra or overriding librdkafka producer properties.
     producer_overrides: dict[str, str] = {}
 
@@ -68,13 +156,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         config["message.timeout.ms"] = str(self.delivery_timeout_ms)
         return config
 
+    def all_topics(self) -> list[str]:
+        streams = [self.topics.web, self.topics.mobile, self.topics.server]
+        return [*streams, self.topics.bots, *(f"{topic}.dlq" for topic in streams)]
 
-# Environment variable -> Settings field.
+
+# Environment variable -> dotted Settings field.
 ENVIRONMENT: dict[str, str] = {
     "COLLECTOR_HOST": "host",
     "COLLECTOR_PORT": "port",
+    "COLLECTOR_ENV": "environment",
+    "COLLECTOR_TENANT": "tenant",
     "KAFKA_BOOTSTRAP": "kafka_bootstrap",
-    "COLLECTOR_TOPIC_WEB": "topic_web",
+    "COLLECTOR_TOPIC_WEB": "topics.web",
+    "COLLECTOR_TOPIC_MOBILE": "topics.mobile",
+    "COLLECTOR_TOPIC_SERVER": "topics.server",
+    "COLLECTOR_TOPIC_BOTS": "topics.bots",
     "COLLECTOR_TOPIC_PARTITIONS": "topic_partitions",
     "COLLECTOR_TOPIC_REPLICATION": "topic_replication",
     "COLLECTOR_CREATE_TOPICS": "create_topics",
@@ -82,27 +179,50 @@ ENVIRONMENT: dict[str, str] = {
     "COLLECTOR_DELIVERY_TIMEOUT_MS": "delivery_timeout_ms",
     "COLLECTOR_READY_TIMEOUT_MS": "ready_timeout_ms",
     "COLLECTOR_RETRY_AFTER_S": "retry_after_s",
+    "COLLECTOR_TRUSTED_PROXIES": "trusted_proxies",
+    "COLLECTOR_BOT_ACTION": "bots.action",
+    "COLLECTOR_PII_SECRET": "pii.secret",
+    "COLLECTOR_PII_SECRET_FILE": "pii.secret_file",
+    "COLLECTOR_PII_KEY_ID": "pii.key_id",
 }
 PRODUCER_PREFIX = "COLLECTOR_KAFKA_"
+CONFIG_FILE = "COLLECTOR_CONFIG"
 
 
 class ConfigError(ValueError):
-    """A setting in the environment is malformed; the collector refuses to start."""
+    """The configuration is malformed or unsafe; the collector refuses to start."""
 
 
 def from_environment(environ: Mapping[str, str] = os.environ, **overrides: object) -> Settings:
-    """Settings from environment variables; keyword overrides (e.g. CLI flags) win."""
-    values: dict[str, object] = {
-        field: environ[name] for name, field in ENVIRONMENT.items() if name in environ
-    }
-    values["producer_overrides"] = {
-        name[len(PRODUCER_PREFIX) :].lower().replace("_", "."): value
-        for name, value in environ.items()
-        if name.startswith(PRODUCER_PREFIX)
-    }
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    """Settings from the TOML file, then environment variables; keyword overrides (CLI flags)
+    win over both."""
+    values: dict[str, Any] = {}
+    if CONFIG_FILE in environ:
+        path = Path(environ[CONFIG_FILE])
+        try:
+            values = msgspec.toml.decode(path.read_bytes())
+        except (OSError, msgspec.DecodeError) as exc:
+            raise ConfigError(f"cannot read {CONFIG_FILE}={path}: {exc}") from None
+    for name, field in ENVIRONMENT.items():
+        if name in environ:
+            _set_dotted(values, field, environ[name])
+    producer = values.setdefault("producer_overrides", {})
+    for name, value in environ.items():
+        if name.startswith(PRODUCER_PREFIX):
+            producer[name[len(PRODUCER_PREFIX) :].lower().replace("_", ".")] = value
+    for field, override in overrides.items():
+        if override is not None:
+            _set_dotted(values, field, override)
     try:
-        # strict=False turns "8080" into 8080 and rejects "eighty".
+        # strict=False turns "8080" into 8080 and "false" into False, and still rejects "eighty".
         return msgspec.convert(values, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def _set_dotted(values: dict[str, Any], dotted: str, value: object) -> None:
+    *sections, name = dotted.split(".")
+    target = values
+    for section in sections:
+        target = target.setdefault(section, {})
+    target[name] = value

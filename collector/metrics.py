@@ -7,6 +7,7 @@ never carry user data: routes are the fixed paths the app serves, anything else 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,6 +19,9 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from collector.pipeline import Outcome
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -34,16 +38,38 @@ class Metrics:
             ["route", "status"],
             registry=self.registry,
         )
-        self.events_accepted = Counter(
-            "collector_events_accepted",
-            "Events acknowledged by Kafka and answered with 2xx, by topic.",
+        self.records_produced = Counter(
+            "collector_records_produced",
+            "Records acknowledged by Kafka (then answered with 2xx), by topic.",
             ["topic"],
             registry=self.registry,
         )
-        self.events_failed = Counter(
-            "collector_events_failed",
-            "Events answered with 503 because Kafka did not take them, by topic and reason.",
+        self.records_failed = Counter(
+            "collector_records_failed",
+            "Records answered with 503 because Kafka did not take them, by topic and reason.",
             ["topic", "reason"],
+            registry=self.registry,
+        )
+        self.events_rejected = Counter(
+            "collector_events_rejected",
+            "Events refused by the pipeline and sent to the DLQ, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.bot_events = Counter(
+            "collector_bot_events",
+            "Events flagged as bots, by reason; routed to the bots topic or dropped by policy.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.bot_events_dropped = Counter(
+            "collector_bot_events_dropped",
+            "Bot events not produced because the bot policy is 'drop'.",
+            registry=self.registry,
+        )
+        self.hot_key_salted = Counter(
+            "collector_hot_key_salted_events",
+            "Events whose key was over its rate budget and got salted into a sub-key.",
             registry=self.registry,
         )
         self.producer_queue = Gauge(
@@ -57,6 +83,16 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+
+    def count_outcome(self, outcome: Outcome) -> None:
+        for rejection in outcome.rejected:
+            self.events_rejected.labels(rejection.reason).inc()
+        for reason, count in outcome.bots.items():
+            self.bot_events.labels(reason).inc(count)
+        if outcome.bots_dropped:
+            self.bot_events_dropped.inc(outcome.bots_dropped)
+        if outcome.salted:
+            self.hot_key_salted.inc(outcome.salted)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,6 +1,6 @@
-"""The hot path: the compiled extension when it is installed, else its Python twin.
+"""The hot path: the compiled extension when it is installed, else its Python twins.
 
-COLLECTOR_NATIVE=0 forces the Python twin (for debugging and for parity tests).
+COLLECTOR_NATIVE=0 forces the Python twins (for debugging and for parity tests).
 """
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 import os
 
-from collector import records as _twin
+from collector import nesting as _twins
 
 logger = logging.getLogger(__name__)
 
-build_records = _twin.build_records
+tree_violation = _twins.tree_violation
 IMPLEMENTATION = "python"
 
 if os.environ.get("COLLECTOR_NATIVE", "1") != "0":
@@ -21,5 +21,5 @@ if os.environ.get("COLLECTOR_NATIVE", "1") != "0":
     except ImportError:  # pragma: no cover - depends on how the package was installed
         logger.warning("native hot path not built; using the pure-Python twin")
     else:
-        build_records = _hotpath.build_records
+        tree_violation = _hotpath.tree_violation
         IMPLEMENTATION = "native"

@@ -1,27 +1,38 @@
-# The batch hot path: native twin of collector/records.py and collector/keying.py.
-# One call per request batch; output must equal the Python twin's, record for record.
-
-cdef tuple IDENTITY_FIELDS = ("user_id", "anonymous_id", "session_id")
+# The native hot path. Each function here has a pure-Python twin that is its specification
+# (named in its docstring); tests/unit/test_native.py holds them to identical results.
 
 
-cdef object choose_key(dict event):
-    cdef object value
-    for field in IDENTITY_FIELDS:
-        value = event.get(field)
-        if isinstance(value, str):
-            if value:
-                return (<str>value).encode("utf-8")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            return str(value).encode("ascii")
+cpdef object tree_violation(object value, str path, Py_ssize_t depth, Py_ssize_t max_depth,
+                            Py_ssize_t max_string):
+    """Twin of collector.normalize.tree_violation."""
+    cdef object key, item, found
+    cdef str where
+    cdef Py_ssize_t index
+    if depth > max_depth:
+        return "too_deep", f"{path} nests deeper than {max_depth} levels"
+    if type(value) is dict:
+        for key, item in (<dict>value).items():
+            if len(<str>key) > max_string:
+                return "string_too_long", f"a key in {path} is too long"
+            where = f"{path}.{key}"
+            found = _item_violation(item, where, depth, max_depth, max_string)
+            if found is not None:
+                return found
+    else:
+        for index in range(len(<list>value)):
+            item = (<list>value)[index]
+            where = f"{path}[{index}]"
+            found = _item_violation(item, where, depth, max_depth, max_string)
+            if found is not None:
+                return found
     return None
 
 
-def build_records(list events, encode):
-    """One (key, value) pair per event, in order; value is the event encoded as JSON."""
-    cdef Py_ssize_t i, n = len(events)
-    cdef list records = [None] * n
-    cdef dict event
-    for i in range(n):
-        event = <dict>events[i]
-        records[i] = (choose_key(event), encode(event))
-    return records
+cdef inline object _item_violation(object item, str where, Py_ssize_t depth,
+                                   Py_ssize_t max_depth, Py_ssize_t max_string):
+    cdef type kind = type(item)
+    if kind is dict or kind is list:
+        return tree_violation(item, where, depth + 1, max_depth, max_string)
+    if kind is str and len(<str>item) > max_string:
+        return "string_too_long", f"{where} has {len(<str>item)} characters"
+    return None

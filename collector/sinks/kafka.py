@@ -12,6 +12,7 @@ is woken once, with one thread-safe call, when the last report arrives.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 import time
@@ -21,11 +22,12 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 # NewTopic is re-exported by confluent_kafka.admin without being listed in its __all__.
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from prometheus_client import Counter
 
 from collector.config import Settings
 from collector.errors import DeliveryFailed, DeliveryTimedOut, QueueFull
 from collector.metrics import Metrics
-from collector.records import Record
+from collector.pipeline import Record
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +107,8 @@ class KafkaSink:
         while not self._stopping.is_set():
             self._producer.poll(0.1)
 
-    async def send(self, topic: str, records: Sequence[Record]) -> None:
-        """Produce `records` to `topic` and wait until Kafka has acknowledged all of them."""
+    async def send(self, records: Sequence[Record]) -> None:
+        """Produce `records` and wait until Kafka has acknowledged all of them."""
         if not records:
             return
         retry_after = self._settings.retry_after_s
@@ -116,32 +118,38 @@ class KafkaSink:
         started = time.perf_counter()
         queued = 0
         try:
-            for key, value in records:
-                produce(topic, value, key, on_delivery=on_delivery)
+            for topic, key, value, headers in records:
+                # The stub's list[tuple[str, str | bytes | None]] is invariant; bytes is fine.
+                produce(topic, value, key, headers=headers, on_delivery=on_delivery)  # type: ignore[arg-type]
                 queued += 1
         except BufferError:
             # Records queued before the queue filled may still be delivered; the client
             # retries the whole batch and consumers deduplicate by event id.
             delivery.all_queued(queued)
-            self._metrics.events_failed.labels(topic, "queue_full").inc(len(records))
+            self._count(self._metrics.records_failed, records, "queue_full")
             raise QueueFull("the collector's Kafka queue is full", retry_after) from None
         delivery.all_queued(queued)
         try:
             await asyncio.wait_for(asyncio.shield(delivery.future), self._wait_s)
         except TimeoutError:
-            self._metrics.events_failed.labels(topic, "timeout").inc(len(records))
+            self._count(self._metrics.records_failed, records, "timeout")
             raise DeliveryTimedOut(
                 "Kafka did not acknowledge the events in time", retry_after
             ) from None
         self._metrics.delivery_seconds.observe(time.perf_counter() - started)
         if delivery.failed:
-            self._metrics.events_failed.labels(topic, "delivery").inc(len(records))
+            self._count(self._metrics.records_failed, records, "delivery")
             reason = delivery.error.str() if delivery.error is not None else "unknown error"
             raise DeliveryFailed(
                 f"Kafka did not take {delivery.failed} of {len(records)} events: {reason}",
                 retry_after,
             )
-        self._metrics.events_accepted.labels(topic).inc(len(records))
+        self._count(self._metrics.records_produced, records)
+
+    @staticmethod
+    def _count(counter: Counter, records: Sequence[Record], *labels: str) -> None:
+        for topic, count in collections.Counter(record.topic for record in records).items():
+            counter.labels(topic, *labels).inc(count)
 
     def ensure_topics(self, topics: Iterable[str], timeout_s: float = 30.0) -> None:
         """Create the topics that do not exist yet, with the configured layout."""

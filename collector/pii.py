@@ -1,0 +1,238 @@
+"""Personal data out of the records: keyed tokens, truncated addresses, scrubbed free text.
+
+Field rules (`[pii.rules]` in the configuration) act on named fields:
+  tokenize     keyed BLAKE2b of the value: the same input and key give the same token, so
+               joins across events still work; without the key it cannot be reversed
+  truncate_ip  IPv4 to its /24, IPv6 to its /48; anything that is not an IP address is dropped
+  mask         replaced with "****"
+  drop         removed
+Free-text scrubbing replaces emails, IP addresses, phone numbers and Luhn-valid card numbers
+inside string values under the configured paths with "[email]", "[ip]", "[phone]", "[card]".
+A value a field rule produced is never scrubbed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from collector.config import ConfigError, Pii, PiiAction
+from collector.envelope import Activity
+
+logger = logging.getLogger(__name__)
+
+# Used only when COLLECTOR_ENV=development and no secret is configured. Tokens made with it
+# protect nothing: anyone can recompute them.
+DEVELOPMENT_SECRET = "collector-DEVELOPMENT-ONLY-pii-secret-do-not-use-in-production"
+MASK = "****"
+_MIN_SECRET_BYTES = 16
+# Distinct values whose tokens are remembered; the cache starts over beyond it.
+_TOKEN_CACHE_LIMIT = 200_000
+# Envelope fields a rule may name directly (everything else lives under context/properties).
+_TOP_LEVEL = ("event", "user_id", "anonymous_id", "session_id")
+_DROP = object()
+
+_FREE_TEXT = re.compile(
+    r"(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+    r"|(?P<ip4>(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
+    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d))"
+    r"|(?P<ip6>(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?"
+    r"(?![\w:]))"
+    r"|(?P<card>(?<![\d.])[2-6](?:[ -]?\d){12,18}(?![\d.]))"
+    r"|(?P<phone>(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,4}){1,4}"
+    r"(?![\w:]))"
+    r"|(?P<intl>(?<![\w+])\+\d{8,15}(?!\w))"
+)
+
+
+def load_secret(settings: Pii, environment: str) -> bytes:
+    """The tokenization key; refuses to start production without one of at least 16 bytes."""
+    secret: str | None = settings.secret
+    if settings.secret_file:
+        try:
+            secret = Path(settings.secret_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the PII secret file: {exc}") from None
+    if not secret:
+        if environment != "development":
+            raise ConfigError(
+                "no PII secret: set COLLECTOR_PII_SECRET or COLLECTOR_PII_SECRET_FILE "
+                "(or COLLECTOR_ENV=development to use a public development secret)"
+            )
+        logger.warning("PII tokens use the public DEVELOPMENT secret; they protect nothing")
+        secret = DEVELOPMENT_SECRET
+    data = secret.encode()
+    if len(data) < _MIN_SECRET_BYTES:
+        raise ConfigError(f"the PII secret must have at least {_MIN_SECRET_BYTES} bytes")
+    return data
+
+
+def key_id_of(secret: bytes) -> str:
+    """A fingerprint of the secret that reveals nothing about it."""
+    return "k-" + hashlib.blake2b(secret, digest_size=4, person=b"pii-key-id").hexdigest()
+
+
+class Tokenizer:
+    def __init__(self, secret: bytes) -> None:
+        # BLAKE2b takes keys of up to 64 bytes; longer secrets are hashed down to one.
+        self._key = secret if len(secret) <= 64 else hashlib.blake2b(secret).digest()
+        self._cache: dict[str, str] = {}
+
+    def token(self, value: str) -> str:
+        token = self._cache.get(value)
+        if token is None:
+            data = value.encode("utf-8", "surrogatepass")
+            token = hashlib.blake2b(data, key=self._key, digest_size=16).hexdigest()
+            if len(self._cache) >= _TOKEN_CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[value] = token
+        return token
+
+
+def truncate_ip(value: str) -> str | None:
+    """The /24 (IPv4) or /48 (IPv6) network of an address; None if it is not one."""
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def scrub_text(text: str) -> str:
+    """`text` with emails, IP addresses, phone numbers and card numbers replaced."""
+    # Every pattern needs a digit or an @; most strings have neither.
+    if "@" not in text and not any(c.isdigit() for c in text):
+        return text
+    return _FREE_TEXT.sub(_replacement, text)
+
+
+def _replacement(match: re.Match[str]) -> str:
+    kind = match.lastgroup
+    found = match.group()
+    if kind == "email":
+        return "[email]"
+    if kind == "ip4":
+        return "[ip]"
+    if kind == "ip6":
+        try:
+            ipaddress.IPv6Address(found)
+        except ValueError:
+            return found
+        return "[ip]"
+    digits = [int(c) for c in found if c.isdigit()]
+    if kind == "card":
+        return "[card]" if _luhn(digits) else found
+    return "[phone]" if 9 <= len(digits) <= 15 else found
+
+
+def _luhn(digits: list[int]) -> bool:
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        if position % 2:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+class PiiPolicy:
+    """Applies the field rules and free-text scrubbing to an envelope, in place."""
+
+    def __init__(self, settings: Pii, secret: bytes, key_id: str | None = None) -> None:
+        self.key_id = key_id or settings.key_id or key_id_of(secret)
+        self._tokenizer = Tokenizer(secret)
+        self._top_level: dict[str, PiiAction] = {}
+        self._by_name: dict[str, PiiAction] = {}
+        self._by_path: list[tuple[tuple[str, ...], PiiAction]] = []
+        for path, action in settings.rules.items():
+            if path.startswith("**."):
+                self._by_name[path[3:]] = action
+            elif path in _TOP_LEVEL:
+                self._top_level[path] = action
+            elif path.split(".")[0] in ("context", "properties"):
+                self._by_path.append((tuple(path.split(".")), action))
+            else:
+                raise ConfigError(f"PII rule for unknown field {path!r}")
+        self._scrub_top = {p for p in settings.scrub_paths if p in _TOP_LEVEL}
+        self._scrub_paths = {tuple(p.split(".")) for p in settings.scrub_paths} - {
+            (p,) for p in _TOP_LEVEL
+        }
+
+    def apply(self, event: Activity) -> None:
+        for name in _TOP_LEVEL:
+            value = getattr(event, name)
+            if value is None:
+                continue
+            action = self._top_level.get(name)
+            if action is not None:
+                result = self._act(action, value)
+                setattr(event, name, None if result is _DROP else result)
+            elif name in self._scrub_top:
+                setattr(event, name, scrub_text(value))
+        self._walk(event.context, ("context",), ("context",) in self._scrub_paths)
+        self._walk(event.properties, ("properties",), ("properties",) in self._scrub_paths)
+
+    def _walk(self, tree: dict[str, Any], path: tuple[str, ...], scrub: bool) -> None:
+        for key in list(tree):
+            here = (*path, key)
+            action = self._by_name.get(key) or self._rule_for(here)
+            if action is not None:
+                result = self._act(action, tree[key])
+                if result is _DROP:
+                    del tree[key]
+                else:
+                    tree[key] = result
+                continue
+            tree[key] = self._descend(tree[key], here, scrub or here in self._scrub_paths)
+
+    def _descend(self, value: Any, path: tuple[str, ...], scrub: bool) -> Any:
+        if isinstance(value, str):
+            return scrub_text(value) if scrub else value
+        if isinstance(value, dict):
+            self._walk(value, path, scrub)
+        elif isinstance(value, list):
+            # List items share their list's path.
+            return [self._descend(item, path, scrub) for item in value]
+        return value
+
+    def _rule_for(self, path: tuple[str, ...]) -> PiiAction | None:
+        for pattern, action in self._by_path:
+            if len(pattern) == len(path) and all(
+                p == "*" or p == segment for p, segment in zip(pattern, path, strict=True)
+            ):
+                return action
+        return None
+
+    def _act(self, action: PiiAction, value: Any) -> Any:
+        if value is None:
+            return None
+        if action == "drop":
+            return _DROP
+        if isinstance(value, list):
+            results = [self._act(action, item) for item in value]
+            return [item for item in results if item is not _DROP]
+        if action == "mask":
+            return MASK
+        if action == "truncate_ip":
+            truncated = truncate_ip(value) if isinstance(value, str) else None
+            return _DROP if truncated is None else truncated
+        # tokenize: scalars by their text, structures by their canonical JSON.
+        if isinstance(value, str):
+            text = value
+        elif isinstance(value, dict):
+            text = msgspec.json.encode(value, order="sorted").decode()
+        else:
+            text = msgspec.json.encode(value).decode()
+        return self._tokenizer.token(text)
