@@ -25,11 +25,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.payloads import track_bodies
+from loadtest.payloads import client_ips, track_bodies
 from tests.support.server import CollectorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
+STREAMS = ("web", "mobile", "server", "bots")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -56,10 +57,12 @@ async def connection(
     port: int, bodies: list[bytes], batch: int, stop: float, tally: Tally, offset: int
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    # Each batch from its own client address, as a load balancer in front would say.
+    ips = client_ips(len(bodies))
     requests = [
         b"POST /track HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-        for body in bodies
+        b"X-Forwarded-For: %s\r\nContent-Length: %d\r\n\r\n%s" % (ip.encode(), len(body), body)
+        for ip, body in zip(ips, bodies, strict=True)
     ]
     i = offset
     while time.monotonic() < stop:
@@ -97,9 +100,14 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
-    bodies = track_bodies(200, args.batch)
-    topic = f"bench.{uuid.uuid4().hex[:8]}"
-    collector = CollectorProcess({"COLLECTOR_TOPIC_WEB": topic}).start()
+    bodies = track_bodies(2000, args.batch)
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    collector = CollectorProcess(
+        {
+            "COLLECTOR_ENV": "development",
+            **{f"COLLECTOR_TOPIC_{s.upper()}": f"{prefix}.{s}" for s in STREAMS},
+        }
+    ).start()
     assert collector.process is not None
     pid = collector.process.pid
     try:

@@ -207,6 +207,8 @@ def from_environment(environ: Mapping[str, str] = os.environ, **overrides: objec
         if name in environ:
             _set_dotted(values, field, environ[name])
     producer = values.setdefault("producer_overrides", {})
+    if not isinstance(producer, dict):
+        raise ConfigError("invalid configuration: producer_overrides must be a table")
     for name, value in environ.items():
         if name.startswith(PRODUCER_PREFIX):
             producer[name[len(PRODUCER_PREFIX) :].lower().replace("_", ".")] = value
@@ -225,4 +227,6 @@ def _set_dotted(values: dict[str, Any], dotted: str, value: object) -> None:
     target = values
     for section in sections:
         target = target.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"invalid configuration: {section} must be a table")
     target[name] = value

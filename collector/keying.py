@@ -20,7 +20,7 @@ from collector.rates import SlidingWindow
 def choose_key(event: Activity) -> bytes | None:
     """The event's partition key, or None when it carries no identity."""
     identity = event.user_id or event.anonymous_id or event.session_id
-    return None if identity is None else identity.encode("utf-8", "surrogatepass")
+    return identity.encode("utf-8", "surrogatepass") if identity else None
 
 
 class HotKeySalter:

@@ -10,6 +10,7 @@ milliseconds, e.g. `2026-11-26T14:25:07.123Z`.
 from __future__ import annotations
 
 import calendar
+import functools
 import time
 
 import ciso8601
@@ -35,12 +36,17 @@ def parse(value: str | int) -> int:
         return value
     try:
         parsed = ciso8601.parse_datetime(value)
-    except ValueError:
-        raise InvalidTimestamp(f"not an ISO-8601 timestamp: {value[:64]!r}") from None
-    seconds = calendar.timegm(parsed.utctimetuple())
+        # An offset can carry a valid local time past year 1 or 9999 in UTC.
+        seconds = calendar.timegm(parsed.utctimetuple())
+    except (ValueError, OverflowError):
+        raise InvalidTimestamp(
+            f"not an ISO-8601 timestamp in years 1-9999: {value[:64]!r}"
+        ) from None
     return seconds * 1000 + parsed.microsecond // 1000
 
 
+# A batch's events share their received_at; the cache makes that one formatting, not many.
+@functools.lru_cache(maxsize=1024)
 def format(ms: int) -> str:
     """The canonical form: ISO-8601 in UTC with milliseconds and a Z."""
     seconds, millis = divmod(ms, 1000)

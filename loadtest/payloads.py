@@ -1,7 +1,8 @@
 """Seeded web-event batches shared by benchmarks and load tests.
 
-The mix imitates a site's tracker traffic: a few thousand visitors, a quarter of them signed
-in, a handful of browsers, page views dominating clicks and form events. Same seed, same bytes.
+The mix imitates a site's tracker traffic: many visitors, a quarter of them signed in, a
+handful of browsers (a few percent crawlers), page views dominating clicks and form events,
+and some PII in free text for the scrubber to find. Same seed, same bytes.
 """
 
 from __future__ import annotations
@@ -16,36 +17,54 @@ SEED = 20261126
 _EVENTS = [("page", 60), ("click", 25), ("form_submit", 8), ("signup", 2), ("purchase", 5)]
 _PATHS = ["/", "/pricing", "/docs", "/docs/install", "/blog/launch", "/signup", "/cart"]
 _AGENTS = [
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/18.1 Safari/605.1.15",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+        50,
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/18.1 Safari/605.1.15",
+        20,
+    ),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+        20,
+    ),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", 7),
+    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 3),
 ]
 
 
-def web_events(count: int, seed: int = SEED) -> list[dict[str, Any]]:
-    """`count` web activity events of about 300 bytes each as JSON."""
+def web_events(count: int, seed: int = SEED, visitors: int = 50_000) -> list[dict[str, Any]]:
+    """`count` web activity events of about 330 bytes each as JSON."""
     rng = random.Random(seed)
     names, weights = zip(*_EVENTS, strict=True)
+    agents, agent_weights = zip(*_AGENTS, strict=True)
+    agent_of = rng.choices(agents, agent_weights, k=visitors)
     events = []
     for i in range(count):
-        visitor = rng.randrange(5000)
+        visitor = rng.randrange(visitors)
+        name = rng.choices(names, weights)[0]
+        properties: dict[str, Any] = {"plan": rng.choice(["free", "team", "business"]), "n": i}
+        if name == "form_submit":
+            properties["message"] = f"please call me on +1 555 {rng.randrange(1000, 9999)} 0199"
         event: dict[str, Any] = {
-            "event": rng.choices(names, weights)[0],
+            "event": name,
             "anonymous_id": f"anon-{visitor:06d}",
             "session_id": f"s-{visitor:06d}-{rng.randrange(3)}",
-            "ts": 1795700000000 + i * 37,
+            "timestamp": 1795700000000 + i * 37,
             "context": {
                 "page": {"path": rng.choice(_PATHS), "referrer": "https://example.com/"},
-                "user_agent": _AGENTS[visitor % len(_AGENTS)],
+                "user_agent": agent_of[visitor],
             },
-            "properties": {"plan": rng.choice(["free", "team", "business"]), "n": i},
+            "properties": properties,
         }
         if visitor % 4 == 0:
             event["user_id"] = f"user-{visitor:06d}"
+        if name == "signup":
+            event["context"]["traits"] = {"email": f"visitor{visitor}@example.com"}
         events.append(event)
     return events
 
@@ -55,3 +74,9 @@ def track_bodies(batches: int, batch_size: int = 100, seed: int = SEED) -> list[
     events = web_events(batches * batch_size, seed)
     encode = msgspec.json.encode
     return [encode(events[i : i + batch_size]) for i in range(0, len(events), batch_size)]
+
+
+def client_ips(count: int, seed: int = SEED) -> list[str]:
+    """Client addresses for batches (as a load balancer would put in X-Forwarded-For)."""
+    rng = random.Random(seed + 1)
+    return [f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(count)]

@@ -1,10 +1,10 @@
 # The native hot path. Each function here has a pure-Python twin that is its specification
-# (named in its docstring); tests/unit/test_native.py holds them to identical results.
+# (named in its docstring); tests/unit/test_nesting.py holds them to identical results.
 
 
 cpdef object tree_violation(object value, str path, Py_ssize_t depth, Py_ssize_t max_depth,
                             Py_ssize_t max_string):
-    """Twin of collector.normalize.tree_violation."""
+    """Twin of collector.nesting.tree_violation."""
     cdef object key, item, found
     cdef str where
     cdef Py_ssize_t index

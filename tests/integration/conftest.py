@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.support.kafka import bootstrap, unique_topic
+from tests.support.kafka import bootstrap
 from tests.support.server import CollectorProcess
 
 StartCollector = Callable[..., CollectorProcess]
+
+# The PII key of every collector the tests start; tests compute expected tokens with it.
+PII_SECRET = "integration-test-pii-secret-0123456789"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -21,17 +25,34 @@ def kafka_broker() -> str:
 
 
 @pytest.fixture
-def topic() -> str:
-    return unique_topic("events.web")
+def topics() -> dict[str, str]:
+    """Topic names of this test alone, so tests never read each other's records."""
+    prefix = f"test{uuid.uuid4().hex[:10]}"
+    return {
+        "web": f"{prefix}.web",
+        "mobile": f"{prefix}.mobile",
+        "server": f"{prefix}.server",
+        "bots": f"{prefix}.bots",
+    }
 
 
 @pytest.fixture
-def start_collector(topic: str) -> Iterator[StartCollector]:
-    """Starts `collector serve` producing web events to the test's own topic."""
+def topic(topics: dict[str, str]) -> str:
+    return topics["web"]
+
+
+@pytest.fixture
+def start_collector(topics: dict[str, str]) -> Iterator[StartCollector]:
+    """Starts `collector serve` producing to the test's own topics."""
     started: list[CollectorProcess] = []
 
     def start(**env: str) -> CollectorProcess:
-        settings = {"COLLECTOR_TOPIC_WEB": topic, "KAFKA_BOOTSTRAP": bootstrap()}
+        settings = {
+            "KAFKA_BOOTSTRAP": bootstrap(),
+            "COLLECTOR_PII_SECRET": PII_SECRET,
+            "COLLECTOR_TOPIC_PARTITIONS": "3",
+            **{f"COLLECTOR_TOPIC_{stream.upper()}": name for stream, name in topics.items()},
+        }
         settings.update(env)
         process = CollectorProcess(settings).start()
         started.append(process)

@@ -20,7 +20,7 @@ def test_metrics_count_requests_events_and_deliveries(
     start_collector: StartCollector, topic: str
 ) -> None:
     collector = start_collector()
-    with httpx.Client(base_url=collector.url) as client:
+    with collector.client() as client:
         for _ in range(3):
             assert client.post("/track", json=[{"event": "a"}] * 10).status_code == 200
         assert client.post("/track", content=b"{").status_code == 400
@@ -31,7 +31,7 @@ def test_metrics_count_requests_events_and_deliveries(
     assert sample(text, requests, route="/track", status="200") == 3
     assert sample(text, requests, route="/track", status="400") == 1
     assert sample(text, requests, route="other", status="404") == 1
-    assert sample(text, "collector_events_accepted_total", topic=topic) == 30
+    assert sample(text, "collector_records_produced_total", topic=topic) == 30
     assert sample(text, "collector_delivery_seconds_count") == 3
     assert sample(text, "collector_producer_queue_messages") == 0
     # Unknown paths never become label values.

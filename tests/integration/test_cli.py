@@ -10,6 +10,7 @@ import msgspec
 
 from tests.integration.conftest import StartCollector
 from tests.support.kafka import consume_all
+from tests.support.server import BROWSER
 
 
 def read_response(sock: socket.socket) -> tuple[int, bytes]:
@@ -37,10 +38,11 @@ def test_sigterm_finishes_in_flight_requests_flushes_and_exits_0(
     for n in range(8):
         body = msgspec.json.encode([{"event": "e", "sender": n, "i": i} for i in range(100)])
         sock = socket.create_connection(("127.0.0.1", collector.port), timeout=30)
-        sock.sendall(
-            b"POST /track HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        head = (
+            "POST /track HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            f"User-Agent: {BROWSER['User-Agent']}\r\nContent-Length: {len(body)}\r\n\r\n"
         )
+        sock.sendall(head.encode() + body)
         senders.append(sock)
     time.sleep(0.3)  # all eight are read and waiting for delivery reports
     collector.process.send_signal(signal.SIGTERM)
@@ -50,5 +52,5 @@ def test_sigterm_finishes_in_flight_requests_flushes_and_exits_0(
         sock.close()
     assert collector.process.wait(60) == 0
     assert [status for status, _ in answers] == [200] * 8
-    assert all(body == b'{"accepted":100}' for _, body in answers)
+    assert all(body == b'{"accepted":100,"rejected":0,"errors":[]}' for _, body in answers)
     assert len(consume_all(topic)) == 800

@@ -5,8 +5,6 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 
-import httpx
-
 from tests.integration.conftest import StartCollector
 from tests.support.kafka import consume_all
 
@@ -36,11 +34,11 @@ def test_declared_length_over_the_limit_is_refused_without_reading(
     assert head.startswith(b"HTTP/1.1 413"), head
     assert b'"error":"payload_too_large"' in body
 
-    response = httpx.post(f"{collector.url}/track", content=oversized_batch())
-    assert response.status_code == 413
-    assert response.json()["error"] == "payload_too_large"
-
-    assert httpx.post(f"{collector.url}/track", json=[{"event": "ok"}]).status_code == 200
+    with collector.client() as client:
+        response = client.post("/track", content=oversized_batch())
+        assert response.status_code == 413
+        assert response.json()["error"] == "payload_too_large"
+        assert client.post("/track", json=[{"event": "ok"}]).status_code == 200
     assert len(consume_all(topic)) == 1
 
 
@@ -54,13 +52,12 @@ def test_streamed_body_over_the_limit_is_refused(
         for start in range(0, len(body), 8192):
             yield body[start : start + 8192]
 
-    # A generator body goes out chunked, with no Content-Length to decide from.
-    response = httpx.post(f"{collector.url}/track", content=chunks())
-    assert response.status_code == 413
-    assert response.json()["error"] == "payload_too_large"
-
     at_limit = b"[" + b",".join([b'{"event":"fits"}'] * 100) + b"]"
     assert len(at_limit) < LIMIT
-    response = httpx.post(f"{collector.url}/track", content=iter([at_limit]))
-    assert response.status_code == 200
+    with collector.client() as client:
+        # A generator body goes out chunked, with no Content-Length to decide from.
+        response = client.post("/track", content=chunks())
+        assert response.status_code == 413
+        assert response.json()["error"] == "payload_too_large"
+        assert client.post("/track", content=iter([at_limit])).status_code == 200
     assert len(consume_all(topic)) == 100

@@ -12,6 +12,9 @@ import time
 
 import httpx
 
+# Tests post as a browser would; a script's user agent would be routed to the bots topic.
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -28,6 +31,10 @@ class CollectorProcess:
         self.process: subprocess.Popen[bytes] | None = None
         # A file, not a pipe: a pipe nobody reads would block the collector once full.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the fixture
+
+    def client(self) -> httpx.Client:
+        """An HTTP client for this collector that presents itself as a browser."""
+        return httpx.Client(base_url=self.url, headers=BROWSER, timeout=60)
 
     def start(self, timeout_s: float = 30.0) -> CollectorProcess:
         self.process = subprocess.Popen(
