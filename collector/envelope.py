@@ -34,7 +34,8 @@ class TrackEvent(msgspec.Struct, kw_only=True):
     # When the client sent it, by the same clock; overrides the batch's `sent_at`.
     sent_at: str | int | None = None
     context: dict[str, Any] | None = None
-    properties: dict[str, Any] | None = None
+    # Kept as raw JSON: when no PII rule can touch them, they pass through byte for byte.
+    properties: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class TrackBatch(msgspec.Struct, kw_only=True):
@@ -67,4 +68,5 @@ class Activity(msgspec.Struct, kw_only=True):
     anonymous_id: str | None = None
     session_id: str | None = None
     context: dict[str, Any] = {}
+    # An object; at run time possibly a msgspec.Raw holding the client's object unchanged.
     properties: dict[str, Any] = {}

@@ -17,6 +17,7 @@ from collector.config import Limits
 from collector.envelope import Activity, Source, TrackEvent
 
 _decode_event = msgspec.json.Decoder(TrackEvent).decode
+_decode_object = msgspec.json.Decoder(dict[str, Any] | None).decode
 
 # Substrings of `context.library.name` that mean a phone or tablet app.
 _MOBILE_LIBRARIES = ("ios", "android", "react-native", "flutter", "kotlin", "swift", "xamarin")
@@ -51,9 +52,17 @@ class Received(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def normalize(
-    raw: bytes, received: Received, limits: Limits, new_id: Callable[[], str]
+    raw: bytes,
+    received: Received,
+    limits: Limits,
+    new_id: Callable[[], str],
+    pass_properties: bool = False,
 ) -> Activity:
-    """The event's envelope, or Rejected."""
+    """The event's envelope, or Rejected.
+
+    With `pass_properties` (no PII rule can touch them), `properties` keep the client's bytes:
+    decoded only to check the limits, never re-encoded.
+    """
     if len(raw) > limits.max_event_bytes:
         raise Rejected(
             "event_too_large", f"{len(raw)} bytes; the limit is {limits.max_event_bytes}"
@@ -68,7 +77,10 @@ def normalize(
         raise Rejected("missing_event", 'a "track" event needs a non-empty "event" name')
 
     context = event.context if event.context is not None else {}
-    properties = event.properties if event.properties is not None else {}
+    try:
+        properties = _decode_properties(event.properties)
+    except msgspec.ValidationError as exc:
+        raise Rejected("invalid_field", f"{exc} - at `$.properties`") from None
     _check_limits(event, context, properties, limits)
 
     try:
@@ -100,8 +112,13 @@ def normalize(
         anonymous_id=_identity(event.anonymous_id),
         session_id=_identity(event.session_id),
         context=context,
-        properties=properties,
+        properties=event.properties if pass_properties and properties else properties,  # type: ignore[arg-type]
     )
+
+
+def _decode_properties(raw: msgspec.Raw) -> dict[str, Any]:
+    properties = _decode_object(raw)
+    return {} if properties is None else properties
 
 
 def source_of(context: dict[str, Any]) -> Source:

@@ -220,7 +220,21 @@ class PiiPolicy:
             elif name in self._scrub_top:
                 setattr(event, name, scrub_text(value))
         self._walk(event.context, ("context",), ("context",) in self._scrub_paths)
-        self._walk(event.properties, ("properties",), ("properties",) in self._scrub_paths)
+        if isinstance(event.properties, dict):
+            self._walk(event.properties, ("properties",), ("properties",) in self._scrub_paths)
+
+    @property
+    def touches_properties(self) -> bool:
+        """Whether any rule or scrub path can change something inside `properties`."""
+        return bool(
+            self._by_name
+            or any(
+                pattern[0] == "properties"
+                for rules in self._by_path.values()
+                for pattern, _ in rules
+            )
+            or any(path[0] == "properties" for path in self._scrub_paths)
+        )
 
     def _walk(self, tree: dict[str, Any], path: tuple[str, ...], scrub: bool) -> None:
         for key in list(tree):

@@ -62,6 +62,8 @@ class Pipeline:
         self.bots = BotDetector(settings.bots)
         self.pii = PiiPolicy(settings.pii, secret)
         self.hot_keys = HotKeySalter(settings.hot_keys)
+        # Without PII rules for them, properties pass through as the client's bytes.
+        self._pass_properties = not self.pii.touches_properties
         self._encode = msgspec.json.Encoder().encode
         self._topics = {
             "web": settings.topics.web,
@@ -80,7 +82,9 @@ class Pipeline:
         dlq = self._topics[received.source or "web"] + ".dlq"
         for index, raw in enumerate(events):
             try:
-                event = normalize(raw, received, self.settings.limits, self.new_id)
+                event = normalize(
+                    raw, received, self.settings.limits, self.new_id, self._pass_properties
+                )
             except Rejected as rejected:
                 outcome.rejected.append(Rejection(index, rejected.reason, rejected.detail))
                 outcome.records.append(self._dead_letter(dlq, bytes(raw), rejected, received))

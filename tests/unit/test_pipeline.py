@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import msgspec
 import pytest
 
-from collector.config import Bots, HotKeys, Settings, Topics
+from collector.config import Bots, HotKeys, Limits, Pii, Settings, Topics
 from collector.envelope import Activity
 from collector.normalize import Received
 from collector.pii import Tokenizer, key_id_of
@@ -387,3 +387,42 @@ def test_process_different_secrets_give_different_tokens() -> None:
     )
     assert mine.key != theirs.records[0].key
     assert dict(mine.headers)["pii_key_id"] != dict(theirs.records[0].headers)["pii_key_id"]
+
+
+def without_properties_rules() -> Settings:
+    return Settings(pii=Pii(rules={"user_id": "tokenize"}, scrub_paths=["event", "context.page"]))
+
+
+def test_process_passes_untouched_properties_through_byte_for_byte() -> None:
+    # No rule or scrub path reaches into properties: the client's bytes go out unchanged.
+    raw = b'{"event": "a", "properties": {"price" : 1.50, "note": "caf\\u00e9"}}'
+    outcome = process([raw], without_properties_rules())
+    value = outcome.records[0].value
+    assert b'"properties":{"price" : 1.50, "note": "caf\\u00e9"}' in value
+    assert msgspec.json.decode(value)["properties"] == {"price": 1.5, "note": "café"}
+
+
+def test_process_passed_through_properties_still_obey_the_limits() -> None:
+    raw = msgspec.json.encode({"event": "a", "properties": {"a": {"b": {"c": {"d": 1}}}}})
+    settings = Settings(pii=without_properties_rules().pii, limits=Limits(max_depth=2))
+    outcome = process([raw], settings)
+    assert [r.reason for r in outcome.rejected] == ["too_deep"]
+
+
+def test_process_properties_of_the_wrong_type_are_rejected() -> None:
+    for settings in (Settings(), without_properties_rules()):
+        outcome = process([b'{"event": "a", "properties": [1]}'], settings)
+        assert [r.reason for r in outcome.rejected] == ["invalid_field"]
+        assert outcome.rejected[0].detail.endswith("at `$.properties`")
+
+
+def test_process_null_or_empty_properties_become_an_empty_object() -> None:
+    for settings in (Settings(), without_properties_rules()):
+        outcome = process([b'{"event": "a", "properties": null}', b'{"event": "b"}'], settings)
+        assert [msgspec.json.decode(r.value)["properties"] for r in outcome.records] == [{}, {}]
+
+
+def test_process_scrubs_properties_under_the_default_policy() -> None:
+    raw = b'{"event": "a", "properties": {"note": "mail ann@example.com"}}'
+    outcome = process([raw])
+    assert msgspec.json.decode(outcome.records[0].value)["properties"] == {"note": "mail [email]"}
