@@ -19,8 +19,8 @@ from collector.config import Settings
 from collector.errors import CollectorError
 from collector.limits import BodyLimit
 from collector.metrics import CONTENT_TYPE, Metrics, RequestMetrics
+from collector.native import Pipeline
 from collector.pii import load_secret
-from collector.pipeline import Pipeline
 from collector.responses import JSONResponse, error_response
 from collector.sinks.kafka import KafkaSink
 from collector.sources.track import TrackSource

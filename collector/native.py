@@ -1,6 +1,6 @@
-"""The hot path: the compiled extension when it is installed, else its Python twins.
+"""The hot path: the compiled pipeline when the extension is installed, else its Python twin.
 
-COLLECTOR_NATIVE=0 forces the Python twins (for debugging and for parity tests).
+COLLECTOR_NATIVE=0 forces the Python twin (for debugging and for parity tests).
 """
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 import os
 
-from collector import nesting as _twins
+from collector import pipeline as _twin
 
 logger = logging.getLogger(__name__)
 
-tree_violation = _twins.tree_violation
+Pipeline: type[_twin.Pipeline] = _twin.Pipeline
 IMPLEMENTATION = "python"
 
 if os.environ.get("COLLECTOR_NATIVE", "1") != "0":
@@ -21,5 +21,5 @@ if os.environ.get("COLLECTOR_NATIVE", "1") != "0":
     except ImportError:  # pragma: no cover - depends on how the package was installed
         logger.warning("native hot path not built; using the pure-Python twin")
     else:
-        tree_violation = _hotpath.tree_violation
+        Pipeline = _hotpath.Pipeline
         IMPLEMENTATION = "native"

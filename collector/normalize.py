@@ -12,9 +12,10 @@ from typing import Any
 
 import msgspec
 
-from collector import native, timestamps
+from collector import timestamps
 from collector.config import Limits
 from collector.envelope import Activity, Source, TrackEvent
+from collector.nesting import tree_violation
 
 _decode_event = msgspec.json.Decoder(TrackEvent).decode
 _decode_object = msgspec.json.Decoder(dict[str, Any] | None).decode
@@ -154,6 +155,6 @@ def _check_limits(
                 "too_many_properties",
                 f"{name} has {len(tree)} keys; the limit is {limits.max_properties}",
             )
-        found = native.tree_violation(tree, name, 1, limits.max_depth, limits.max_string_length)
+        found = tree_violation(tree, name, 1, limits.max_depth, limits.max_string_length)
         if found is not None:
             raise Rejected(*found)

@@ -1,12 +1,81 @@
-# The native hot path. Each function here has a pure-Python twin that is its specification
-# (named in its docstring); tests/unit/test_nesting.py holds them to identical results.
+# The native hot path: the event pipeline of collector/pipeline.py, one call per batch.
+#
+# Every function and class here has a pure-Python twin that is its specification, named in
+# its docstring; tests/unit/test_hotpath_parity.py feeds both the same random batches and
+# requires identical records, byte for byte. The twins define what happens; this file only
+# makes it cheaper: typed loops, C arithmetic for times and rates, dict caches for tokens,
+# truncated addresses and user-agent verdicts, and record values written straight into a
+# byte buffer instead of through an envelope object.
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.datetime cimport (
+    datetime_day, datetime_hour, datetime_minute, datetime_month, datetime_second,
+    datetime_microsecond, datetime_year, import_datetime,
+)
+from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
+from cpython.object cimport PyObject
+from cpython.set cimport PySet_Contains
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy
+from posix.unistd cimport getpid
+
+import hashlib
+import os
+
+import ciso8601
+import msgspec
+
+from collector import pipeline as _twin
+from collector import timestamps as _timestamps
+from collector.bots import (
+    _AUTOMATION, AUTOMATION, CRAWLER, MISSING_USER_AGENT, RATE_ANONYMOUS_ID, RATE_IP, WEBDRIVER,
+)
+from collector.envelope import TrackEvent
+from collector.pii import _FREE_TEXT, _replacement, MASK, truncate_ip as _truncate_ip_twin
+
+import_datetime()
+
+cdef object _Record = _twin.Record
+cdef object _Rejection = _twin.Rejection
+cdef object _Outcome = _twin.Outcome
+cdef object _decode_event = msgspec.json.Decoder(TrackEvent).decode
+cdef object _decode_object = msgspec.json.Decoder(dict | None).decode
+cdef object _encode = msgspec.json.Encoder().encode
+cdef object _ValidationError = msgspec.ValidationError
+cdef object _DecodeError = msgspec.DecodeError
+cdef object _DROP = object()
+cdef object _blake2b = hashlib.blake2b
+cdef object _parse_datetime = ciso8601.parse_datetime
+
+cdef long long _EARLIEST_MS = 946_684_800_000
+cdef long long _LATEST_MS = 253_402_300_799_999
+cdef long long _FIRST_MS = -62_135_596_800_000
+cdef Py_ssize_t _CACHE_LIMIT = 100_000
+cdef Py_ssize_t _TOKEN_CACHE_LIMIT = 200_000
+cdef Py_ssize_t _SALT_LIMIT = 100_000
+
+_MOBILE_LIBRARIES = ("ios", "android", "react-native", "flutter", "kotlin", "swift", "xamarin")
+_SERVER_LIBRARIES = (
+    "analytics-python", "analytics-node", "analytics-go", "analytics-java", "analytics-ruby",
+    "analytics-php", "analytics.net", "rudder-sdk-python", "rudder-sdk-node", "rudder-sdk-go",
+    "rudder-sdk-java", "rudder-sdk-ruby", "rudder-sdk-php",
+)
+
+
+class _Rejected(Exception):
+    def __init__(self, reason, detail):
+        self.reason = reason
+        self.detail = detail
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits (twin: collector.nesting)
 
 cpdef object tree_violation(object value, str path, Py_ssize_t depth, Py_ssize_t max_depth,
                             Py_ssize_t max_string):
     """Twin of collector.nesting.tree_violation."""
     cdef object key, item, found
-    cdef str where
     cdef Py_ssize_t index
     if depth > max_depth:
         return "too_deep", f"{path} nests deeper than {max_depth} levels"
@@ -14,15 +83,13 @@ cpdef object tree_violation(object value, str path, Py_ssize_t depth, Py_ssize_t
         for key, item in (<dict>value).items():
             if len(<str>key) > max_string:
                 return "string_too_long", f"a key in {path} is too long"
-            where = f"{path}.{key}"
-            found = _item_violation(item, where, depth, max_depth, max_string)
+            found = _item_violation(item, f"{path}.{key}", depth, max_depth, max_string)
             if found is not None:
                 return found
     else:
         for index in range(len(<list>value)):
             item = (<list>value)[index]
-            where = f"{path}[{index}]"
-            found = _item_violation(item, where, depth, max_depth, max_string)
+            found = _item_violation(item, f"{path}[{index}]", depth, max_depth, max_string)
             if found is not None:
                 return found
     return None
@@ -36,3 +103,784 @@ cdef inline object _item_violation(object item, str where, Py_ssize_t depth,
     if kind is str and len(<str>item) > max_string:
         return "string_too_long", f"{where} has {len(<str>item)} characters"
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Times (twin: collector.timestamps)
+
+cdef inline long long _floor_div(long long a, long long b):
+    # Cython keeps Python's floor semantics for // on C integers (cdivision is off).
+    return a // b
+
+
+cdef long long _days_from_civil(long long y, long long m, long long d):
+    # Howard Hinnant's days_from_civil: days since 1970-01-01 in the proleptic Gregorian calendar.
+    y -= m <= 2
+    cdef long long era = _floor_div(y, 400)
+    cdef long long yoe = y - era * 400
+    cdef long long doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    cdef long long doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef str _format_ms(long long ms):
+    """Twin of collector.timestamps.format."""
+    cdef long long seconds = _floor_div(ms, 1000)
+    cdef long long millis = ms - seconds * 1000
+    cdef long long days = _floor_div(seconds, 86400)
+    cdef long long rest = seconds - days * 86400
+    cdef long long z = days + 719468
+    cdef long long era = _floor_div(z, 146097)
+    cdef long long doe = z - era * 146097
+    cdef long long yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef long long doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef long long mp = (5 * doy + 2) // 153
+    cdef long long day = doy - (153 * mp + 2) // 5 + 1
+    cdef long long month = mp + (3 if mp < 10 else -9)
+    cdef long long year = yoe + era * 400 + (month <= 2)
+    cdef char buf[24]
+    _digits(buf, 0, year, 4)
+    buf[4] = b"-"
+    _digits(buf, 5, month, 2)
+    buf[7] = b"-"
+    _digits(buf, 8, day, 2)
+    buf[10] = b"T"
+    _digits(buf, 11, rest // 3600, 2)
+    buf[13] = b":"
+    _digits(buf, 14, (rest // 60) % 60, 2)
+    buf[16] = b":"
+    _digits(buf, 17, rest % 60, 2)
+    buf[19] = b"."
+    _digits(buf, 20, millis, 3)
+    buf[23] = b"Z"
+    return buf[:24].decode("ascii")
+
+
+cdef inline void _digits(char* buf, int at, long long value, int width):
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        buf[at + i] = <char>(48 + value % 10)
+        value //= 10
+
+
+cdef object _parse_timestamp(object value):
+    """Twin of collector.timestamps.parse: epoch milliseconds, or _Rejected."""
+    cdef long long ms
+    if type(value) is int:
+        if not (_FIRST_MS <= value <= _LATEST_MS):
+            raise _Rejected("invalid_timestamp", f"epoch milliseconds out of range: {value}")
+        return value
+    try:
+        parsed = _parse_datetime(value)
+    except ValueError:
+        raise _Rejected("invalid_timestamp",
+                        f"not an ISO-8601 timestamp in years 1-9999: {value[:64]!r}")
+    offset = parsed.utcoffset()
+    cdef long long shift = 0
+    if offset is not None:
+        shift = (<long long>offset.days) * 86400 + offset.seconds
+    cdef long long seconds = (
+        _days_from_civil(datetime_year(parsed), datetime_month(parsed), datetime_day(parsed))
+        * 86400 + datetime_hour(parsed) * 3600 + datetime_minute(parsed) * 60
+        + datetime_second(parsed) - shift
+    )
+    # The twin's utctimetuple() refuses a UTC time outside years 1-9999.
+    if seconds < -62_135_596_800 or seconds > 253_402_300_799:
+        raise _Rejected("invalid_timestamp",
+                        f"not an ISO-8601 timestamp in years 1-9999: {value[:64]!r}")
+    return seconds * 1000 + datetime_microsecond(parsed) // 1000
+
+
+# ---------------------------------------------------------------------------------------------
+# Event ids (twin: collector.pipeline.new_event_id, a UUIDv7 from uuid_utils)
+
+cdef bytes _entropy = b""
+cdef Py_ssize_t _entropy_at = 0
+cdef long _entropy_pid = -1
+cdef const char* _HEX = b"0123456789abcdef"
+
+
+cdef str _uuid7(long long now_ms):
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, 74 random bits from os.urandom.
+
+    Random bytes are drawn in bulk; a forked worker draws its own, never its parent's.
+    """
+    global _entropy, _entropy_at, _entropy_pid
+    cdef long pid = getpid()
+    if _entropy_at + 10 > len(_entropy) or pid != _entropy_pid:
+        _entropy = os.urandom(10 * 4096)
+        _entropy_at = 0
+        _entropy_pid = pid
+    cdef const unsigned char* random = <const unsigned char*><const char*>_entropy
+    random += _entropy_at
+    _entropy_at += 10
+    cdef unsigned char raw[16]
+    cdef int i
+    for i in range(6):
+        raw[i] = (now_ms >> (8 * (5 - i))) & 0xFF
+    raw[6] = 0x70 | (random[0] & 0x0F)
+    raw[7] = random[1]
+    raw[8] = 0x80 | (random[2] & 0x3F)
+    for i in range(7):
+        raw[9 + i] = random[3 + i]
+    cdef char text[36]
+    cdef int at = 0
+    for i in range(16):
+        if i == 4 or i == 6 or i == 8 or i == 10:
+            text[at] = b"-"
+            at += 1
+        text[at] = _HEX[raw[i] >> 4]
+        text[at + 1] = _HEX[raw[i] & 0x0F]
+        at += 2
+    return text[:36].decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------
+# Rates (twin: collector.rates.SlidingWindow)
+
+cdef class _Counts:
+    cdef long long current
+    cdef long long previous
+
+
+cdef class Window:
+    """Twin of collector.rates.SlidingWindow."""
+
+    cdef long long window_ms
+    cdef long long epoch
+    cdef dict counts
+    cdef dict previous
+
+    def __init__(self, long long window_ms):
+        if window_ms <= 0:
+            raise ValueError("window_ms must be positive")
+        self.window_ms = window_ms
+        self.epoch = 0
+        self.counts = {}
+        self.previous = {}
+
+    cdef double hit(self, object key, long long now_ms):
+        cdef long long epoch = _floor_div(now_ms, self.window_ms)
+        cdef long long into = now_ms - epoch * self.window_ms
+        cdef _Counts counts
+        cdef PyObject* found
+        if epoch != self.epoch:
+            self._advance(epoch)
+        found = PyDict_GetItem(self.counts, key)
+        if found is NULL:
+            counts = _Counts()
+            found = PyDict_GetItem(self.previous, key)
+            counts.previous = 0 if found is NULL else (<_Counts>found).current
+            PyDict_SetItem(self.counts, key, counts)
+        else:
+            counts = <_Counts>found
+        counts.current += 1
+        return counts.current + counts.previous * (1 - <double>into / <double>self.window_ms)
+
+    cdef void _advance(self, long long epoch):
+        if epoch == self.epoch + 1:
+            self.previous = self.counts
+        else:
+            self.previous = {}
+        self.counts = {}
+        self.epoch = epoch
+
+
+# ---------------------------------------------------------------------------------------------
+# Record values: the activity.v1 envelope as msgspec would encode collector.envelope.Activity
+
+cdef struct Buffer:
+    char* data
+    Py_ssize_t length
+    Py_ssize_t capacity
+
+
+cdef inline int _reserve(Buffer* buf, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t wanted = buf.length + extra
+    cdef char* grown
+    if wanted > buf.capacity:
+        while buf.capacity < wanted:
+            buf.capacity *= 2
+        grown = <char*>realloc(buf.data, buf.capacity)
+        if grown is NULL:
+            raise MemoryError()
+        buf.data = grown
+    return 0
+
+
+cdef inline int _append(Buffer* buf, const char* data, Py_ssize_t n) except -1:
+    _reserve(buf, n)
+    memcpy(buf.data + buf.length, data, n)
+    buf.length += n
+    return 0
+
+
+cdef inline int _append_bytes(Buffer* buf, bytes data) except -1:
+    return _append(buf, data, len(data))
+
+
+cdef int _append_str(Buffer* buf, str text) except -1:
+    # Plain ASCII without quotes, backslashes or control characters is copied as it is, as
+    # msgspec writes it; anything else is left to msgspec's own escaping.
+    cdef Py_ssize_t n, i
+    cdef const char* utf8
+    cdef unsigned char c
+    if text.isascii():
+        utf8 = PyUnicode_AsUTF8AndSize(text, &n)
+        for i in range(n):
+            c = <unsigned char>utf8[i]
+            if c < 0x20 or c == 0x22 or c == 0x5C or c == 0x7F:
+                break
+        else:
+            _reserve(buf, n + 2)
+            buf.data[buf.length] = b'"'
+            memcpy(buf.data + buf.length + 1, utf8, n)
+            buf.data[buf.length + n + 1] = b'"'
+            buf.length += n + 2
+            return 0
+    return _append_bytes(buf, _encode(text))
+
+
+cdef inline int _append_optional_str(Buffer* buf, object text) except -1:
+    if text is None:
+        return _append(buf, b"null", 4)
+    return _append_str(buf, <str>text)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+
+class Pipeline(_twin.Pipeline):
+    """Twin of collector.pipeline.Pipeline: same settings, same records, fewer cycles.
+
+    The Python twin's constructor compiles the settings (PII rule tables, crawler patterns,
+    topics, headers); this class reads them from it and keeps its own caches and windows.
+    """
+
+    def __init__(self, settings, secret, new_id=_twin.new_event_id):
+        super().__init__(settings, secret, new_id)
+        self._native = _State(self, secret)
+
+    def process(self, events, received):
+        return (<_State>self._native).process(events, received)
+
+
+cdef class _State:
+    cdef object settings
+    cdef object new_id
+    cdef object crawler_search
+    cdef object automation_search
+    cdef object secret_key
+    cdef dict verdicts
+    cdef dict tokens
+    cdef dict truncated
+    cdef dict salts
+    cdef dict topics
+    cdef dict type_headers
+    cdef dict by_name
+    cdef dict notable
+    cdef dict by_path
+    cdef set scrub_paths
+    cdef set scrub_last
+    cdef dict top_level
+    cdef frozenset scrub_top
+    cdef list common
+    cdef bytes tenant
+    cdef str bots_topic
+    cdef bint drop_bots
+    cdef bint flag_missing_user_agent
+    cdef bint pass_properties
+    cdef bint has_wildcard
+    cdef bint default_ids
+    cdef bint scrub_context
+    cdef bint scrub_properties
+    cdef double max_per_ip
+    cdef double max_per_anonymous_id
+    cdef double max_per_key
+    cdef long long salts_n
+    cdef Py_ssize_t max_event_bytes
+    cdef Py_ssize_t max_string
+    cdef Py_ssize_t max_properties
+    cdef Py_ssize_t max_depth
+    cdef long long max_future_ms
+    cdef Window per_ip
+    cdef Window per_anonymous_id
+    cdef Window per_key
+
+    def __init__(self, twin, bytes secret):
+        settings = twin.settings
+        self.settings = settings
+        self.new_id = twin.new_id
+        self.default_ids = twin.new_id is _twin.new_event_id
+        self.crawler_search = twin.bots._crawler.search
+        self.automation_search = _AUTOMATION.search
+        self.secret_key = twin.pii._tokenizer._key
+        self.verdicts = {}
+        self.tokens = {}
+        self.truncated = {}
+        self.salts = {}
+        self.topics = dict(twin._topics)
+        self.type_headers = {}
+        self.by_name = dict(twin.pii._by_name)
+        self.by_path = {k: list(v) for k, v in twin.pii._by_path.items()}
+        self.has_wildcard = "*" in self.by_path
+        self.scrub_paths = set(twin.pii._scrub_paths)
+        self.scrub_last = {path[len(path) - 1] for path in self.scrub_paths}
+        # Every key name a rule or scrub path can concern, so that the walk pays one dict
+        # lookup for an ordinary key instead of three.
+        self.notable = dict.fromkeys([*self.by_name, *self.by_path, *self.scrub_last], True)
+        self.top_level = dict(twin.pii._top_level)
+        self.scrub_top = frozenset(twin.pii._scrub_top)
+        self.scrub_context = ("context",) in self.scrub_paths
+        self.scrub_properties = ("properties",) in self.scrub_paths
+        self.common = list(twin._common)
+        self.tenant = settings.tenant.encode()
+        self.bots_topic = settings.topics.bots
+        self.drop_bots = settings.bots.action == "drop"
+        self.flag_missing_user_agent = settings.bots.flag_missing_user_agent
+        self.pass_properties = twin._pass_properties
+        self.max_per_ip = settings.bots.max_events_per_ip
+        self.max_per_anonymous_id = settings.bots.max_events_per_anonymous_id
+        self.max_per_key = settings.hot_keys.max_events_per_key
+        self.salts_n = settings.hot_keys.salts
+        limits = settings.limits
+        self.max_event_bytes = limits.max_event_bytes
+        self.max_string = limits.max_string_length
+        self.max_properties = limits.max_properties
+        self.max_depth = limits.max_depth
+        self.max_future_ms = limits.max_future_ms
+        self.per_ip = Window(settings.bots.rate_window_s * 1000)
+        self.per_anonymous_id = Window(settings.bots.rate_window_s * 1000)
+        self.per_key = Window(settings.hot_keys.window_s * 1000)
+
+    def process(self, events, received):
+        cdef list records = []
+        cdef list rejected = []
+        cdef object bots = {}
+        cdef long long accepted = 0, dropped = 0, salted = 0
+        cdef long long now = received.received_ms
+        cdef Py_ssize_t index = 0
+        cdef Buffer buf
+        buf.capacity = 1024
+        buf.length = 0
+        buf.data = <char*>malloc(buf.capacity)
+        if buf.data is NULL:
+            raise MemoryError()
+        received_at = _format_ms(now)
+        batch_sent = received.sent_ms
+        client_ip = received.client_ip
+        user_agent_header = received.user_agent
+        source_override = received.source
+        dlq = self.topics[source_override or "web"] + ".dlq"
+        try:
+            for raw in events:
+                try:
+                    record, bot = self._one(raw, now, received_at, batch_sent, client_ip,
+                                            user_agent_header, source_override, &buf)
+                except _Rejected as rejection:
+                    rejected.append(_Rejection(index, rejection.reason, rejection.detail))
+                    records.append(self._dead_letter(dlq, bytes(raw), rejection, now))
+                    index += 1
+                    continue
+                index += 1
+                accepted += 1
+                if bot is not None:
+                    bots[bot] = bots.get(bot, 0) + 1
+                    if record is None:
+                        dropped += 1
+                        continue
+                if record[3]:
+                    salted += 1
+                records.append(tuple.__new__(_Record, (record[1], record[0], record[2], record[4])))
+        finally:
+            free(buf.data)
+        outcome = _Outcome(records=records, rejected=rejected)
+        outcome.accepted = accepted
+        outcome.bots.update(bots)
+        outcome.bots_dropped = dropped
+        outcome.salted = salted
+        return outcome
+
+    cdef tuple _one(self, object raw, long long now, str received_at, object batch_sent,
+                    object client_ip, object user_agent_header, object source_override,
+                    Buffer* buf):
+        # normalize (twin: collector.normalize.normalize)
+        if len(raw) > self.max_event_bytes:
+            raise _Rejected("event_too_large",
+                            f"{len(raw)} bytes; the limit is {self.max_event_bytes}")
+        try:
+            event = _decode_event(raw)
+        except _ValidationError as exc:
+            raise _Rejected("invalid_field", str(exc))
+        except _DecodeError as exc:
+            raise _Rejected("invalid_json", str(exc))
+        event_type = event.type
+        name = event.event
+        if event_type == "track" and not name:
+            raise _Rejected("missing_event", 'a "track" event needs a non-empty "event" name')
+        context = event.context
+        if context is None:
+            context = {}
+        raw_properties = event.properties
+        try:
+            properties = _decode_object(raw_properties)
+        except _ValidationError as exc:
+            raise _Rejected("invalid_field", f"{exc} - at `$.properties`")
+        if properties is None:
+            properties = {}
+        event_id = event.event_id
+        user_id = event.user_id
+        anonymous_id = event.anonymous_id
+        session_id = event.session_id
+        self._check_limits(name, event_id, user_id, anonymous_id, session_id, context,
+                           properties)
+
+        timestamp = event.timestamp
+        sent_at = event.sent_at
+        client_ms = None if timestamp is None else _parse_timestamp(timestamp)
+        sent_ms = batch_sent if sent_at is None else _parse_timestamp(sent_at)
+        cdef long long ts
+        skew = None if sent_ms is None else now - <long long>sent_ms
+        if client_ms is None:
+            ts = now
+        else:
+            ts = <long long>client_ms if skew is None else <long long>client_ms + <long long>skew
+            if ts > now + self.max_future_ms or ts < _EARLIEST_MS:
+                ts = now
+
+        source = source_override or _source_of(context)
+        if client_ip is not None and "ip" not in context:
+            context["ip"] = client_ip
+        if (source == "web" and user_agent_header is not None
+                and "user_agent" not in context):
+            context["user_agent"] = user_agent_header
+        if not event_id:
+            event_id = _uuid7(now) if self.default_ids else self.new_id()
+        user_id = _identity(user_id)
+        anonymous_id = _identity(anonymous_id)
+        session_id = _identity(session_id)
+
+        # bots (twin: collector.bots.BotDetector.verdict)
+        bot = self._verdict(context, anonymous_id, source, now)
+        if bot is not None and self.drop_bots:
+            return None, bot
+
+        # pii (twin: collector.pii.PiiPolicy.apply)
+        name = self._top("event", name)
+        user_id = self._top("user_id", user_id)
+        anonymous_id = self._top("anonymous_id", anonymous_id)
+        session_id = self._top("session_id", session_id)
+        self._walk(context, ("context",), self.scrub_context)
+        passed = self.pass_properties and len(<dict>properties) > 0
+        if not passed:
+            self._walk(properties, ("properties",), self.scrub_properties)
+
+        # keying (twin: collector.keying)
+        headers = list(self.common)
+        type_header = self.type_headers.get(event_type)
+        if type_header is None:
+            type_header = self.type_headers[event_type] = ("event_type", event_type.encode())
+        headers.append(type_header)
+        identity = user_id or anonymous_id or session_id
+        key = identity.encode("utf-8", "surrogatepass") if identity else None
+        salt = None
+        if key is not None:
+            if self.per_key.hit(key, now) > self.max_per_key:
+                salt = self.salts.get(key, 0)
+                self.salts[key] = (salt + 1) % self.salts_n
+                if len(self.salts) > _SALT_LIMIT:
+                    self.salts.clear()
+                key = key + b"#" + str(salt).encode()
+                headers.append(("salt", str(salt).encode()))
+        if bot is not None:
+            headers.append(("bot", bot.encode()))
+            topic = self.bots_topic
+        else:
+            topic = self.topics[source]
+
+        # encode (twin: msgspec encoding of collector.envelope.Activity)
+        buf.length = 0
+        _append(buf, b'{"event_id":', 12)
+        _append_str(buf, event_id)
+        _append(buf, b',"kind":"activity","type":', 26)
+        _append_str(buf, event_type)
+        _append(buf, b',"event":', 9)
+        _append_optional_str(buf, name)
+        _append(buf, b',"source":', 10)
+        _append_str(buf, source)
+        _append(buf, b',"received_at":', 15)
+        _append_str(buf, received_at)
+        _append(buf, b',"sent_at":', 11)
+        _append_optional_str(buf, None if sent_ms is None else _format_ms(sent_ms))
+        client_ts = None if client_ms is None else _format_ms(client_ms)
+        _append(buf, b',"client_ts":', 13)
+        _append_optional_str(buf, client_ts)
+        _append(buf, b',"ts":', 6)
+        if ts == now:
+            _append_str(buf, received_at)
+        elif client_ts is not None and ts == <long long>client_ms:
+            _append_str(buf, client_ts)
+        else:
+            _append_str(buf, _format_ms(ts))
+        _append(buf, b',"skew_ms":', 11)
+        if skew is None:
+            _append(buf, b"null", 4)
+        else:
+            _append_bytes(buf, str(skew).encode())
+        _append(buf, b',"user_id":', 11)
+        _append_optional_str(buf, user_id)
+        _append(buf, b',"anonymous_id":', 16)
+        _append_optional_str(buf, anonymous_id)
+        _append(buf, b',"session_id":', 14)
+        _append_optional_str(buf, session_id)
+        _append(buf, b',"context":', 11)
+        _append_bytes(buf, _encode(context))
+        _append(buf, b',"properties":', 14)
+        _append_bytes(buf, bytes(raw_properties) if passed else _encode(properties))
+        _append(buf, b"}", 1)
+        value = PyBytes_FromStringAndSize(buf.data, buf.length)
+        return (key, topic, value, salt is not None, headers), bot
+
+    cdef void _check_limits(self, object name, object event_id, object user_id,
+                            object anonymous_id, object session_id, dict context,
+                            dict properties) except *:
+        self._check_string("event", name)
+        self._check_string("event_id", event_id)
+        self._check_string("user_id", user_id)
+        self._check_string("anonymous_id", anonymous_id)
+        self._check_string("session_id", session_id)
+        self._check_tree("context", context)
+        self._check_tree("properties", properties)
+
+    cdef inline void _check_string(self, str field, object value) except *:
+        if type(value) is str and len(<str>value) > self.max_string:
+            raise _Rejected("string_too_long", f"{field} has {len(<str>value)} characters")
+
+    cdef void _check_tree(self, str field, dict tree) except *:
+        if len(tree) > self.max_properties:
+            raise _Rejected(
+                "too_many_properties",
+                f"{field} has {len(tree)} keys; the limit is {self.max_properties}",
+            )
+        found = tree_violation(tree, field, 1, self.max_depth, self.max_string)
+        if found is not None:
+            raise _Rejected(*found)
+
+    cdef object _verdict(self, dict context, object anonymous_id, object source,
+                         long long now):
+        ip = context.get("ip")
+        cdef bint over_ip = type(ip) is str and self.per_ip.hit(ip, now) > self.max_per_ip
+        cdef bint over_anonymous_id = anonymous_id is not None and (
+            self.per_anonymous_id.hit(anonymous_id, now) > self.max_per_anonymous_id
+        )
+        webdriver = context.get("webdriver")
+        if webdriver is True or (type(webdriver) is str and webdriver == "true"):
+            return WEBDRIVER
+        user_agent = context.get("user_agent")
+        if type(user_agent) is str and user_agent:
+            verdict = self._user_agent_verdict(user_agent)
+            if verdict is not None:
+                return verdict
+        elif source == "web" and self.flag_missing_user_agent:
+            return MISSING_USER_AGENT
+        if over_ip:
+            return RATE_IP
+        if over_anonymous_id:
+            return RATE_ANONYMOUS_ID
+        return None
+
+    cdef object _user_agent_verdict(self, str user_agent):
+        cdef PyObject* cached = PyDict_GetItem(self.verdicts, user_agent)
+        if cached is not NULL:
+            return <object>cached
+        if self.automation_search(user_agent) is not None:
+            verdict = AUTOMATION
+        elif self.crawler_search(user_agent) is not None:
+            verdict = CRAWLER
+        else:
+            verdict = None
+        if len(self.verdicts) >= _CACHE_LIMIT:
+            self.verdicts.clear()
+        self.verdicts[user_agent] = verdict
+        return verdict
+
+    cdef object _top(self, str field, object value):
+        if value is None:
+            return None
+        action = self.top_level.get(field)
+        if action is not None:
+            result = self._act(action, value)
+            return None if result is _DROP else result
+        if field in self.scrub_top:
+            return _scrub(value)
+        return value
+
+    cdef void _walk(self, dict tree, tuple path, bint scrub) except *:
+        # Iterating the dict itself: replacing a value keeps its keys, which the C API allows;
+        # keys a rule drops are removed afterwards, where the twin removes them at once (the
+        # resulting dict is the same).
+        cdef Py_ssize_t position = 0
+        cdef PyObject* k
+        cdef PyObject* v
+        cdef PyObject* found
+        cdef list dropped = None
+        cdef tuple here
+        cdef object key, value, action, result
+        cdef bint candidate
+        while PyDict_Next(tree, &position, &k, &v):
+            key = <object>k
+            value = <object>v
+            here = None
+            action = None
+            if not self.has_wildcard and PyDict_GetItem(self.notable, key) is NULL:
+                # No rule and no scrub path names this key.
+                found = NULL
+                candidate = scrub
+                if type(value) is str:
+                    if candidate:
+                        result = _scrub(value)
+                        if result is not value:
+                            PyDict_SetItem(tree, key, result)
+                elif type(value) is dict:
+                    self._walk(value, path + (key,), candidate)
+                elif type(value) is list:
+                    PyDict_SetItem(tree, key, self._descend(value, path + (key,), candidate))
+                continue
+            found = PyDict_GetItem(self.by_name, key)
+            if found is not NULL:
+                action = <object>found
+            elif self.has_wildcard or PyDict_GetItem(self.by_path, key) is not NULL:
+                here = path + (key,)
+                action = self._rule_for(here)
+            if action is not None:
+                result = self._act(action, value)
+                if result is _DROP:
+                    if dropped is None:
+                        dropped = []
+                    dropped.append(key)
+                else:
+                    PyDict_SetItem(tree, key, result)
+                continue
+            candidate = scrub
+            if not candidate and PySet_Contains(self.scrub_last, key):
+                here = path + (key,)
+                candidate = PySet_Contains(self.scrub_paths, here)
+            if type(value) is str:
+                if candidate:
+                    result = _scrub(value)
+                    if result is not value:
+                        PyDict_SetItem(tree, key, result)
+            elif type(value) is dict:
+                if here is None:
+                    here = path + (key,)
+                self._walk(value, here, candidate)
+            elif type(value) is list:
+                if here is None:
+                    here = path + (key,)
+                PyDict_SetItem(tree, key, self._descend(value, here, candidate))
+        if dropped is not None:
+            for key in dropped:
+                del tree[key]
+
+    cdef object _descend(self, object value, tuple path, bint scrub):
+        if type(value) is str:
+            return _scrub(value) if scrub else value
+        if type(value) is dict:
+            self._walk(value, path, scrub)
+        elif type(value) is list:
+            return [self._descend(item, path, scrub) for item in <list>value]
+        return value
+
+    cdef object _rule_for(self, tuple path):
+        cdef Py_ssize_t n = len(path), i
+        for candidates in (self.by_path.get(path[n - 1]), self.by_path.get("*")):
+            if candidates is None:
+                continue
+            for pattern, action in candidates:
+                if len(pattern) != n:
+                    continue
+                for i in range(n):
+                    if pattern[i] != "*" and pattern[i] != path[i]:
+                        break
+                else:
+                    return action
+        return None
+
+    cdef object _act(self, str action, object value):
+        if value is None:
+            return None
+        if action == "drop":
+            return _DROP
+        if type(value) is list:
+            results = [self._act(action, item) for item in <list>value]
+            return [item for item in results if item is not _DROP]
+        if action == "mask":
+            return MASK
+        if action == "truncate_ip":
+            if type(value) is not str:
+                return _DROP
+            truncated = self.truncated.get(value, _DROP)
+            if truncated is _DROP:
+                truncated = _truncate_ip_twin(value)
+                if len(self.truncated) >= _CACHE_LIMIT:
+                    self.truncated.clear()
+                self.truncated[value] = truncated
+            return _DROP if truncated is None else truncated
+        if type(value) is str:
+            text = value
+        elif type(value) is dict:
+            text = msgspec.json.encode(value, order="sorted").decode()
+        else:
+            text = _encode(value).decode()
+        return self._token(text)
+
+    cdef str _token(self, str value):
+        cdef PyObject* cached = PyDict_GetItem(self.tokens, value)
+        if cached is not NULL:
+            return <str>cached
+        token = _blake2b(value.encode("utf-8", "surrogatepass"), key=self.secret_key,
+                         digest_size=16).hexdigest()
+        if len(self.tokens) >= _TOKEN_CACHE_LIMIT:
+            self.tokens.clear()
+        self.tokens[value] = token
+        return token
+
+    cdef object _dead_letter(self, str topic, bytes raw, object rejection, long long now):
+        value = _scrub(raw.decode("utf-8", "replace")).encode()
+        headers = [
+            ("tenant", self.tenant),
+            ("error", rejection.reason.encode()),
+            ("error_detail", _scrub(rejection.detail).encode()),
+            ("received_at_ms", str(now).encode()),
+        ]
+        return _Record(topic, None, value, headers)
+
+
+cdef inline object _identity(object value):
+    if value is None or (type(value) is str and len(<str>value) == 0):
+        return None
+    return value if type(value) is str else str(value)
+
+
+cdef str _source_of(dict context):
+    """Twin of collector.normalize.source_of."""
+    library = context.get("library")
+    name = library.get("name") if type(library) is dict else None
+    if type(name) is str:
+        name = name.lower()
+        for marker in _SERVER_LIBRARIES:
+            if marker in name:
+                return "server"
+        for marker in _MOBILE_LIBRARIES:
+            if marker in name:
+                return "mobile"
+    return "web"
+
+
+cdef str _scrub(str text):
+    """Twin of collector.pii.scrub_text."""
+    cdef Py_UCS4 c
+    for c in text:
+        if c == u"@" or (u"0" <= c <= u"9") or (c > 127 and c.isdecimal()):
+            return _FREE_TEXT.sub(_replacement, text)
+    return text

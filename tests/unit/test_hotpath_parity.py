@@ -1,0 +1,278 @@
+"""The native hot path and its Python twin give identical records for identical batches.
+
+Hypothesis builds random batches (unicode, surrogate escapes, huge and negative numbers, deep
+nesting, missing, null and wrongly typed fields, bots, PII) and random policies; both
+pipelines start fresh with the same settings, ids and clock, and must agree on every record
+(topic, key, value bytes, headers), every rejection and every count.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector import native
+from collector.config import Bots, HotKeys, Limits, Pii, Settings
+from collector.normalize import Received
+from collector.pipeline import Outcome
+from collector.pipeline import Pipeline as PythonPipeline
+
+pytestmark = pytest.mark.skipif(
+    native.IMPLEMENTATION != "native", reason="the native extension is not built"
+)
+
+SECRET = b"parity-secret-0123456789abcdef"
+NOW = 1_795_700_000_000
+AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131",
+    "curl/8.5.0",
+    "",
+]
+PII_TEXT = [
+    "ann.lee@example.com",
+    "zoë@exämple.de",
+    "call +1 (555) 123-4567",
+    "555-123-4567 555-987-6543",
+    "card 4111 1111 1111 1111.",
+    "5555555555554444",
+    "from 203.0.113.77",
+    "v6 2001:db8::8a2e:370:7334",
+    "::ffff:192.0.2.1",
+    "2026-11-26 14:25:07",
+    "Chrome/131.0.0.0",
+]
+LIBRARIES = ["analytics-ios", "analytics-android", "analytics-python", "analytics.js", "x"]
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    st.sampled_from(PII_TEXT),
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(
+            st.one_of(st.text(max_size=6), st.sampled_from(["email", "phone", "ip", "note"])),
+            children,
+            max_size=4,
+        ),
+    ),
+    max_leaves=12,
+)
+# Mostly valid values, so that most events get past normalization to the later stages.
+identities = st.one_of(
+    st.sampled_from(["user-1", "user-2", "anon-1", "ann.lee@example.com", "Zoë 🙂"]),
+    st.sampled_from(["user-1", "user-2", "anon-1"]),
+    st.text(max_size=10),
+    st.none(),
+    st.just(""),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.booleans(),
+)
+times = st.one_of(
+    st.none(),
+    st.integers(min_value=NOW - 10**12, max_value=NOW + 10**9),
+    st.integers(min_value=-(10**18), max_value=10**18),
+    st.sampled_from(
+        [
+            "2026-11-26T14:25:07.123Z",
+            "2026-11-26T14:25:07+05:30",
+            "2026-11-26",
+            "1999-12-31T23:59:59Z",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-01:00",
+            "yesterday",
+            "",
+        ]
+    ),
+    st.booleans(),
+)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> bytes:
+    event: dict[str, Any] = {}
+    for field, strategy in [
+        ("type", st.sampled_from(["track", "track", "page", "screen", "identify", "bogus", 7])),
+        ("event", st.one_of(st.sampled_from(PII_TEXT), st.text(max_size=8), st.none())),
+        ("event_id", st.one_of(st.none(), st.just(""), st.text(max_size=8), st.integers())),
+        ("user_id", identities),
+        ("anonymous_id", identities),
+        ("session_id", identities),
+        ("timestamp", times),
+        ("sent_at", times),
+        (
+            "properties",
+            st.one_of(
+                st.none(),
+                st.dictionaries(st.text(max_size=6), json_values, max_size=5),
+                st.lists(scalars, max_size=2),
+            ),
+        ),
+    ]:
+        if draw(st.booleans()):
+            event[field] = draw(strategy)
+    if draw(st.booleans()):
+        context: dict[str, Any] = draw(
+            st.dictionaries(st.text(max_size=5), json_values, max_size=3)
+        )
+        if draw(st.booleans()):
+            context["user_agent"] = draw(st.sampled_from([*AGENTS, None, 5]))
+        if draw(st.booleans()):
+            context["ip"] = draw(
+                st.sampled_from(["203.0.113.9", "2001:db8::1", "01.2.3.4", "nope", 5])
+            )
+        if draw(st.booleans()):
+            context["library"] = {"name": draw(st.sampled_from(LIBRARIES))}
+        if draw(st.booleans()):
+            context["webdriver"] = draw(st.sampled_from([True, False, "true", 1]))
+        if draw(st.booleans()):
+            context["traits"] = {"email": draw(st.sampled_from(PII_TEXT)), "name": "Ann"}
+        event["context"] = context
+    raw = msgspec.json.encode(event)
+    mutation = draw(st.sampled_from(["none", "none", "surrogates", "lone", "garbage", "array"]))
+    if mutation == "surrogates" and raw.endswith(b"}"):
+        raw = raw[:-1] + (b', "x": "\\ud83d\\ude00 caf\\u00e9"}' if len(raw) > 2 else b'"x": 1}')
+    elif mutation == "lone" and raw.endswith(b"}"):
+        raw = raw[:-1] + (b', "x": "\\udc00"}' if len(raw) > 2 else b'"x": "\\ud800"}')
+    elif mutation == "garbage":
+        raw = b"{not json"
+    elif mutation == "array":
+        raw = b"[1, 2]"
+    return raw
+
+
+policies = st.builds(
+    Settings,
+    bots=st.builds(
+        Bots,
+        action=st.sampled_from(["route", "drop"]),
+        max_events_per_ip=st.sampled_from([2, 6000]),
+        max_events_per_anonymous_id=st.sampled_from([1, 600]),
+        flag_missing_user_agent=st.booleans(),
+    ),
+    pii=st.one_of(
+        st.just(Pii()),
+        st.builds(
+            Pii,
+            rules=st.sampled_from(
+                [
+                    {"user_id": "tokenize", "context.ip": "truncate_ip"},
+                    {"**.email": "mask", "properties.*": "drop", "anonymous_id": "tokenize"},
+                    {"**.note": "drop", "**.phone": "tokenize", "context.*.name": "mask"},
+                    {"session_id": "drop", "event": "mask", "**.ip": "truncate_ip"},
+                ]
+            ),
+            scrub_paths=st.sampled_from(
+                [[], ["event"], ["properties"], ["context"], ["context.page", "context.traits"]]
+            ),
+        ),
+    ),
+    limits=st.one_of(
+        st.just(Limits()),
+        st.just(Limits()),
+        st.just(Limits()),
+        st.builds(
+            Limits,
+            max_event_bytes=st.sampled_from([120, 32 * 1024]),
+            max_string_length=st.sampled_from([4, 8192]),
+            max_properties=st.sampled_from([2, 256]),
+            max_depth=st.sampled_from([1, 2, 10]),
+        ),
+    ),
+    hot_keys=st.builds(
+        HotKeys, max_events_per_key=st.sampled_from([1, 20_000]), salts=st.sampled_from([1, 3, 8])
+    ),
+)
+
+
+def counter_ids() -> Callable[[], str]:
+    count = itertools.count()
+    return lambda: f"id-{next(count)}"
+
+
+def as_plain(outcome: Outcome) -> tuple[Any, ...]:
+    return (
+        [tuple(record) for record in outcome.records],
+        [(r.index, r.reason, r.detail) for r in outcome.rejected],
+        outcome.accepted,
+        dict(outcome.bots),
+        outcome.bots_dropped,
+        outcome.salted,
+    )
+
+
+def run_both(policy: Settings, batches: list[tuple[list[bytes], Received]]) -> None:
+    python = PythonPipeline(policy, SECRET, counter_ids())
+    fast = native.Pipeline(policy, SECRET, counter_ids())
+    for batch, received in batches:
+        expected = as_plain(python.process(batch, received))
+        assert as_plain(fast.process([msgspec.Raw(e) for e in batch], received)) == expected
+
+
+received_values = st.builds(
+    Received,
+    received_ms=st.integers(min_value=NOW, max_value=NOW + 200_000),
+    sent_ms=st.one_of(st.none(), st.integers(min_value=NOW - 10**9, max_value=NOW + 10**9)),
+    client_ip=st.sampled_from([None, "198.51.100.7", "2001:db8:1::9"]),
+    user_agent=st.sampled_from([None, *AGENTS]),
+    source=st.sampled_from([None, None, "web", "mobile", "server"]),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    policy=policies,
+    batches=st.lists(
+        st.tuples(st.lists(events(), max_size=8), received_values), min_size=1, max_size=4
+    ),
+)
+def test_native_and_python_pipelines_agree(
+    policy: Settings, batches: list[tuple[list[bytes], Received]]
+) -> None:
+    # Received times only move forward, as a server's clock does across requests.
+    ordered = sorted(batches, key=lambda b: b[1].received_ms)
+    run_both(policy, ordered)
+
+
+def test_native_and_python_agree_on_the_seeded_benchmark_mix() -> None:
+    from collector.decoding import decode_batch
+    from loadtest.payloads import client_ips, track_bodies
+
+    bodies = track_bodies(40)
+    ips = client_ips(40)
+    batches = [
+        (
+            [bytes(e) for e in decode_batch(body).events],
+            Received(received_ms=NOW + i * 20, client_ip=ips[i], user_agent=AGENTS[0]),
+        )
+        for i, body in enumerate(bodies)
+    ]
+    run_both(Settings(), batches)
+
+
+def test_native_makes_uuid7_event_ids_when_none_is_given() -> None:
+    import uuid
+
+    outcome = native.Pipeline(Settings(), SECRET).process(
+        [msgspec.Raw(b'{"event": "a"}')] * 50, Received(received_ms=NOW)
+    )
+    ids = [msgspec.json.decode(r.value)["event_id"] for r in outcome.records]
+    assert len(set(ids)) == 50
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 7
+        assert parsed.int >> 80 == NOW
