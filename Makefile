@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint bench loadtest kafka-up kafka-down clean
+.PHONY: setup run test test-sanitize lint bench loadtest kafka-up kafka-down clean
 
 # Reinstall (and so rebuild the native module) when the package definition or Cython changes.
 $(INSTALLED): pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=77' 'cython>=3.1,<4'
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $@
 
@@ -20,6 +20,9 @@ run: setup
 
 test: setup
 	scripts/test
+
+test-sanitize: setup
+	scripts/test-sanitize
 
 lint: setup
 	$(VENV)/bin/ruff check .
