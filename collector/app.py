@@ -11,18 +11,20 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.config import Settings
 from collector.errors import CollectorError
+from collector.ingest import Ingest
 from collector.limits import BodyLimit
 from collector.metrics import CONTENT_TYPE, Metrics, RequestMetrics
-from collector.native import Pipeline
 from collector.pii import load_secret
 from collector.responses import JSONResponse, error_response
 from collector.sinks.kafka import KafkaSink
+from collector.sources.segment import SegmentSource
 from collector.sources.track import TrackSource
 
 logger = logging.getLogger(__name__)
@@ -31,9 +33,12 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings) -> Starlette:
     """The collector's ASGI app; raises ConfigError when the settings are unsafe."""
     metrics = Metrics()
-    pipeline = Pipeline(settings, load_secret(settings.pii, settings.environment))
+    # Refuse to start without a usable PII secret, whether or not write keys exist yet.
+    load_secret(settings.pii, settings.environment)
     sink = KafkaSink(settings, metrics)
-    track = TrackSource(pipeline, sink, metrics)
+    ingest = Ingest(settings, sink, metrics)
+    track = TrackSource(ingest)
+    segment = SegmentSource(ingest, settings.max_segment_batch_bytes)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -62,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/track", track.handle, methods=["POST"]),
+        *segment.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
@@ -70,6 +76,16 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, routes=[r.path for r in routes]),
+            # Browsers post from the configured origins only; write keys travel in headers,
+            # not cookies, so credentials are never allowed (and never with "*").
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["POST", "GET", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+                allow_credentials=False,
+                max_age=3600,
+            ),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={

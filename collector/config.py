@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from collector.envelope import Source
+
 # librdkafka properties tuned for throughput with a durable acknowledgement. Each can be
 # overridden with COLLECTOR_KAFKA_<PROPERTY> (dots as underscores), e.g.
 # COLLECTOR_KAFKA_LINGER_MS=20 or COLLECTOR_KAFKA_SECURITY_PROTOCOL=SASL_SSL.
@@ -87,10 +89,12 @@ class Bots(_Section, frozen=True):
 class Pii(_Section, frozen=True):
     # Field rules. Paths are dotted from the envelope (`user_id`, `context.ip`,
     # `properties.customer.email`); `*` matches one level and a leading `**.` matches the
-    # name at any depth under `context` and `properties`.
+    # name at any depth under `context`, `properties` and `traits`.
     rules: dict[str, PiiAction] = msgspec.field(
         default_factory=lambda: {
             "user_id": "tokenize",
+            # alias: the identity merged into user_id, often an earlier user id.
+            "previous_id": "tokenize",
             "**.email": "tokenize",
             "context.ip": "truncate_ip",
         }
@@ -98,7 +102,7 @@ class Pii(_Section, frozen=True):
     # String values under these paths are scrubbed of emails, IP addresses, phone numbers
     # and card numbers (Luhn-checked).
     scrub_paths: list[str] = msgspec.field(
-        default_factory=lambda: ["event", "properties", "context.page", "context.traits"]
+        default_factory=lambda: ["event", "properties", "traits", "context.page", "context.traits"]
     )
     # Key for tokens: COLLECTOR_PII_SECRET, or a file holding it (COLLECTOR_PII_SECRET_FILE).
     secret: str | None = None
@@ -106,6 +110,22 @@ class Pii(_Section, frozen=True):
     # Carried in the `pii_key_id` header so consumers know which key made a token. By
     # default a fingerprint of the secret, so rotating the secret changes it.
     key_id: str | None = None
+
+
+class WriteKey(_Section, frozen=True):
+    """What a write key's events are: its source configuration."""
+
+    # A label for logs and metrics; the key itself never appears in either.
+    name: str = "unnamed"
+    # web, mobile or server; unset lets the client library (context.library.name) decide.
+    source: Source | None = None
+    # Overrides of the collector-wide tenant, topics and PII policy for this source.
+    tenant: str | None = None
+    topics: Topics | None = None
+    pii: Pii | None = None
+    # The quota: events per second, and how many may come at once.
+    rate_per_s: float = 5_000
+    burst: int = 20_000
 
 
 class HotKeys(_Section, frozen=True):
@@ -142,6 +162,15 @@ class Settings(_Section, frozen=True):
     retry_after_s: int = 1
     # Proxies whose X-Forwarded-For is believed for the client address (comma-separated).
     trusted_proxies: str = "127.0.0.1"
+    # Write key -> source. Every ingest request needs one; production has none by default.
+    write_keys: dict[str, WriteKey] = {}
+    # Browser origins allowed to post (CORS), e.g. ["https://shop.example"].
+    cors_origins: list[str] = []
+    # Largest body after decompression (gzip, deflate, zstd), and zstd's largest window.
+    max_decompressed_bytes: int = 10 * 1024 * 1024
+    max_zstd_window_bytes: int = 8 * 1024 * 1024
+    # Segment's own limit for a /v1/batch body.
+    max_segment_batch_bytes: int = 500 * 1024
     limits: Limits = Limits()
     bots: Bots = Bots()
     pii: Pii = Pii()
@@ -156,9 +185,22 @@ class Settings(_Section, frozen=True):
         config["message.timeout.ms"] = str(self.delivery_timeout_ms)
         return config
 
+    def for_key(self, key: WriteKey) -> Settings:
+        """These settings with a write key's tenant, topics and PII policy in force."""
+        return msgspec.structs.replace(
+            self,
+            tenant=key.tenant or self.tenant,
+            topics=key.topics or self.topics,
+            pii=key.pii or self.pii,
+        )
+
     def all_topics(self) -> list[str]:
-        streams = [self.topics.web, self.topics.mobile, self.topics.server]
-        return [*streams, self.topics.bots, *(f"{topic}.dlq" for topic in streams)]
+        """Every topic the collector may produce to, write keys' own included."""
+        topics = []
+        for settings in [self, *(self.for_key(key) for key in self.write_keys.values())]:
+            streams = [settings.topics.web, settings.topics.mobile, settings.topics.server]
+            topics += [*streams, settings.topics.bots, *(f"{t}.dlq" for t in streams)]
+        return list(dict.fromkeys(topics))
 
 
 # Environment variable -> dotted Settings field.
@@ -185,6 +227,11 @@ ENVIRONMENT: dict[str, str] = {
     "COLLECTOR_PII_SECRET_FILE": "pii.secret_file",
     "COLLECTOR_PII_KEY_ID": "pii.key_id",
 }
+# COLLECTOR_WRITE_KEYS="key:source,key2:source2" (source: web, mobile, server or any); the
+# TOML file's [write_keys."<key>"] tables say more (tenant, topics, PII policy, quota).
+WRITE_KEYS = "COLLECTOR_WRITE_KEYS"
+# COLLECTOR_CORS_ORIGINS="https://a.example,https://b.example"
+CORS_ORIGINS = "COLLECTOR_CORS_ORIGINS"
 PRODUCER_PREFIX = "COLLECTOR_KAFKA_"
 CONFIG_FILE = "COLLECTOR_CONFIG"
 
@@ -206,6 +253,19 @@ def from_environment(environ: Mapping[str, str] = os.environ, **overrides: objec
     for name, field in ENVIRONMENT.items():
         if name in environ:
             _set_dotted(values, field, environ[name])
+    if environ.get(WRITE_KEYS):
+        keys = values.setdefault("write_keys", {})
+        if not isinstance(keys, dict):
+            raise ConfigError("invalid configuration: write_keys must be a table")
+        for index, entry in enumerate(environ[WRITE_KEYS].split(",")):
+            key, _, source = entry.strip().partition(":")
+            if not key:
+                raise ConfigError(f"{WRITE_KEYS}: entry {index + 1} has no key")
+            keys[key] = {"name": f"{source or 'any'}-{index + 1}"}
+            if source and source != "any":
+                keys[key]["source"] = source
+    if CORS_ORIGINS in environ:
+        values["cors_origins"] = [o.strip() for o in environ[CORS_ORIGINS].split(",") if o.strip()]
     producer = values.setdefault("producer_overrides", {})
     if not isinstance(producer, dict):
         raise ConfigError("invalid configuration: producer_overrides must be a table")

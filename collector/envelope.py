@@ -36,10 +36,44 @@ class TrackEvent(msgspec.Struct, kw_only=True):
     context: dict[str, Any] | None = None
     # Kept as raw JSON: when no PII rule can touch them, they pass through byte for byte.
     properties: msgspec.Raw = msgspec.Raw(b"null")
+    # identify and group: what is known about the user or the group.
+    traits: dict[str, Any] | None = None
+    # group: the group joined; alias: the identity being merged into user_id.
+    group_id: str | int | None = None
+    previous_id: str | int | None = None
+
+
+class SegmentEvent(msgspec.Struct, kw_only=True, rename="camel"):
+    """One event in Segment's HTTP API shape (camelCase), as its libraries send it.
+
+    `integrations` (Segment's destination switches) means nothing here and is ignored.
+    """
+
+    type: EventType | None = None
+    event: str | None = None
+    # page and screen calls name the page here.
+    name: str | None = None
+    message_id: str | None = None
+    user_id: str | int | None = None
+    anonymous_id: str | int | None = None
+    timestamp: str | int | None = None
+    sent_at: str | int | None = None
+    context: dict[str, Any] | None = None
+    properties: msgspec.Raw = msgspec.Raw(b"null")
+    traits: dict[str, Any] | None = None
+    group_id: str | int | None = None
+    previous_id: str | int | None = None
 
 
 class TrackBatch(msgspec.Struct, kw_only=True):
     """The object form of a /track body; the array form carries only the events."""
+
+    batch: list[msgspec.Raw]
+    sent_at: str | int | None = None
+
+
+class SegmentBatch(msgspec.Struct, kw_only=True, rename="camel"):
+    """The body of Segment's /v1/batch."""
 
     batch: list[msgspec.Raw]
     sent_at: str | int | None = None
@@ -67,6 +101,9 @@ class Activity(msgspec.Struct, kw_only=True):
     user_id: str | None = None
     anonymous_id: str | None = None
     session_id: str | None = None
+    group_id: str | None = None
+    previous_id: str | None = None
     context: dict[str, Any] = {}
     # An object; at run time possibly a msgspec.Raw holding the client's object unchanged.
     properties: dict[str, Any] = {}
+    traits: dict[str, Any] = {}

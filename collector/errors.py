@@ -4,7 +4,10 @@
     ├── BadRequest (ValueError)      400: the body is not what the endpoint accepts
     │   ├── InvalidJSON              400: not parseable JSON
     │   └── InvalidShape             400: valid JSON of the wrong shape
-    ├── PayloadTooLarge              413: body over the configured limit
+    ├── Unauthorized                 401: no write key, or one the collector does not know
+    ├── PayloadTooLarge              413: body (or what it inflates to) over the limit
+    ├── UnsupportedEncoding          415: a Content-Encoding the collector cannot decode
+    ├── RateLimited                  429: the write key is over its event rate (`retry_after`)
     └── Unavailable                  503: try again later (carries `retry_after` seconds)
         ├── QueueFull                503: the producer's local queue is full (backpressure)
         ├── DeliveryFailed           503: Kafka reported a failed delivery
@@ -49,11 +52,36 @@ class InvalidShape(BadRequest):
     code = "invalid_shape"
 
 
+class Unauthorized(CollectorError):
+    """No write key was presented, or one the collector does not know; nothing produced."""
+
+    status = 401
+    code = "unauthorized"
+
+
 class PayloadTooLarge(CollectorError):
-    """The body is larger than the configured limit; nothing of it was produced."""
+    """The body, or what it decompresses to, is larger than the limit; nothing produced."""
 
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedEncoding(CollectorError):
+    """The body's Content-Encoding is not one the collector decodes (gzip, deflate, zstd)."""
+
+    status = 415
+    code = "unsupported_encoding"
+
+
+class RateLimited(CollectorError):
+    """The write key sends more events than its quota; the client should slow down."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Unavailable(CollectorError):

@@ -72,6 +72,12 @@ class Metrics:
             "Events whose key was over its rate budget and got salted into a sub-key.",
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "collector_rate_limited_events",
+            "Events refused with 429 because their write key was over its quota, by key name.",
+            ["key"],
+            registry=self.registry,
+        )
         self.producer_queue = Gauge(
             "collector_producer_queue_messages",
             "Messages and delivery reports waiting in librdkafka's queue.",

@@ -8,16 +8,17 @@ client's address), corrects clock skew and enforces the per-event limits.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from collector import timestamps
 from collector.config import Limits
-from collector.envelope import Activity, Source, TrackEvent
+from collector.envelope import Activity, EventType, SegmentEvent, Source, TrackEvent
 from collector.nesting import tree_violation
 
 _decode_event = msgspec.json.Decoder(TrackEvent).decode
+_decode_segment = msgspec.json.Decoder(SegmentEvent).decode
 _decode_object = msgspec.json.Decoder(dict[str, Any] | None).decode
 
 # Substrings of `context.library.name` that mean a phone or tablet app.
@@ -50,6 +51,34 @@ class Received(msgspec.Struct, frozen=True, kw_only=True):
     user_agent: str | None = None
     # The source the write key says, when there is one; else the client library decides.
     source: Source | None = None
+    # How the events are spelled: the collector's own /track fields, or Segment's API.
+    dialect: Literal["track", "segment"] = "track"
+    # The type of an event that names none (Segment's /v1/page implies "page").
+    default_type: EventType = "track"
+
+
+def decode_event(raw: bytes, received: Received) -> TrackEvent:
+    """One event in the collector's own field names, whatever dialect it came in."""
+    if received.dialect == "track":
+        return _decode_event(raw)
+    segment = _decode_segment(raw)
+    context = segment.context
+    if context is not None and "userAgent" in context and "user_agent" not in context:
+        context["user_agent"] = context.pop("userAgent")
+    return TrackEvent(
+        type=segment.type or received.default_type,
+        event=segment.event if segment.event is not None else segment.name,
+        event_id=segment.message_id,
+        user_id=segment.user_id,
+        anonymous_id=segment.anonymous_id,
+        timestamp=segment.timestamp,
+        sent_at=segment.sent_at,
+        context=context,
+        properties=segment.properties,
+        traits=segment.traits,
+        group_id=segment.group_id,
+        previous_id=segment.previous_id,
+    )
 
 
 def normalize(
@@ -69,7 +98,7 @@ def normalize(
             "event_too_large", f"{len(raw)} bytes; the limit is {limits.max_event_bytes}"
         )
     try:
-        event = _decode_event(raw)
+        event = decode_event(raw, received)
     except msgspec.ValidationError as exc:
         raise Rejected("invalid_field", str(exc)) from None
     except msgspec.DecodeError as exc:
@@ -78,11 +107,12 @@ def normalize(
         raise Rejected("missing_event", 'a "track" event needs a non-empty "event" name')
 
     context = event.context if event.context is not None else {}
+    traits = event.traits if event.traits is not None else {}
     try:
         properties = _decode_properties(event.properties)
     except msgspec.ValidationError as exc:
         raise Rejected("invalid_field", f"{exc} - at `$.properties`") from None
-    _check_limits(event, context, properties, limits)
+    _check_limits(event, context, properties, traits, limits)
 
     try:
         client_ms = None if event.timestamp is None else timestamps.parse(event.timestamp)
@@ -112,8 +142,11 @@ def normalize(
         user_id=_identity(event.user_id),
         anonymous_id=_identity(event.anonymous_id),
         session_id=_identity(event.session_id),
+        group_id=_identity(event.group_id),
+        previous_id=_identity(event.previous_id),
         context=context,
         properties=event.properties if pass_properties and properties else properties,  # type: ignore[arg-type]
+        traits=traits,
     )
 
 
@@ -143,13 +176,19 @@ def _identity(value: str | int | None) -> str | None:
 
 
 def _check_limits(
-    event: TrackEvent, context: dict[str, Any], properties: dict[str, Any], limits: Limits
+    event: TrackEvent,
+    context: dict[str, Any],
+    properties: dict[str, Any],
+    traits: dict[str, Any],
+    limits: Limits,
 ) -> None:
-    for name in ("event", "event_id", "user_id", "anonymous_id", "session_id"):
+    for name in (
+        "event", "event_id", "user_id", "anonymous_id", "session_id", "group_id", "previous_id",
+    ):  # fmt: skip
         value = getattr(event, name)
         if isinstance(value, str) and len(value) > limits.max_string_length:
             raise Rejected("string_too_long", f"{name} has {len(value)} characters")
-    for name, tree in (("context", context), ("properties", properties)):
+    for name, tree in (("context", context), ("properties", properties), ("traits", traits)):
         if len(tree) > limits.max_properties:
             raise Rejected(
                 "too_many_properties",

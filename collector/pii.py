@@ -36,7 +36,7 @@ _MIN_SECRET_BYTES = 16
 # Distinct values whose tokens are remembered; the cache starts over beyond it.
 _TOKEN_CACHE_LIMIT = 200_000
 # Envelope fields a rule may name directly (everything else lives under context/properties).
-_TOP_LEVEL = ("event", "user_id", "anonymous_id", "session_id")
+_TOP_LEVEL = ("event", "user_id", "anonymous_id", "session_id", "group_id", "previous_id")
 _DROP = object()
 
 _MAYBE_PII = re.compile(r"[\d@]")
@@ -198,7 +198,7 @@ class PiiPolicy:
                 self._by_name[path[3:]] = action
             elif path in _TOP_LEVEL:
                 self._top_level[path] = action
-            elif path.split(".")[0] in ("context", "properties"):
+            elif path.split(".")[0] in ("context", "properties", "traits"):
                 segments = tuple(path.split("."))
                 self._by_path.setdefault(segments[-1], []).append((segments, action))
             else:
@@ -222,6 +222,7 @@ class PiiPolicy:
         self._walk(event.context, ("context",), ("context",) in self._scrub_paths)
         if isinstance(event.properties, dict):
             self._walk(event.properties, ("properties",), ("properties",) in self._scrub_paths)
+        self._walk(event.traits, ("traits",), ("traits",) in self._scrub_paths)
 
     @property
     def touches_properties(self) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
-from collector.errors import CollectorError, PayloadTooLarge, Unavailable
+from collector.errors import CollectorError, PayloadTooLarge, RateLimited, Unavailable
 
 _encode = msgspec.json.Encoder().encode
 
@@ -21,7 +21,7 @@ class JSONResponse(Response):
 
 def error_response(error: CollectorError) -> JSONResponse:
     headers = {}
-    if isinstance(error, Unavailable):
+    if isinstance(error, Unavailable | RateLimited):
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, PayloadTooLarge):
         # The client may still be sending the rest; closing tells it to stop.

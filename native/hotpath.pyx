@@ -32,6 +32,7 @@ from collector.bots import (
     _AUTOMATION, AUTOMATION, CRAWLER, MISSING_USER_AGENT, RATE_ANONYMOUS_ID, RATE_IP, WEBDRIVER,
 )
 from collector.envelope import TrackEvent
+from collector.normalize import decode_event as _decode_any_dialect
 from collector.pii import _FREE_TEXT, _replacement, MASK, truncate_ip as _truncate_ip_twin
 
 import_datetime()
@@ -394,6 +395,7 @@ cdef class _State:
     cdef bint default_ids
     cdef bint scrub_context
     cdef bint scrub_properties
+    cdef bint scrub_traits
     cdef double max_per_ip
     cdef double max_per_anonymous_id
     cdef double max_per_key
@@ -433,6 +435,7 @@ cdef class _State:
         self.scrub_top = frozenset(twin.pii._scrub_top)
         self.scrub_context = ("context",) in self.scrub_paths
         self.scrub_properties = ("properties",) in self.scrub_paths
+        self.scrub_traits = ("traits",) in self.scrub_paths
         self.common = list(twin._common)
         self.tenant = settings.tenant.encode()
         self.bots_topic = settings.topics.bots
@@ -472,11 +475,14 @@ cdef class _State:
         user_agent_header = received.user_agent
         source_override = received.source
         dlq = self.topics[source_override or "web"] + ".dlq"
+        # Segment's spelling goes through the twin's mapping onto the collector's own fields.
+        decode = _decode_event if received.dialect == "track" else None
         try:
             for raw in events:
                 try:
                     record, bot = self._one(raw, now, received_at, batch_sent, client_ip,
-                                            user_agent_header, source_override, &buf)
+                                            user_agent_header, source_override, decode,
+                                            received, &buf)
                 except _Rejected as rejection:
                     rejected.append(_Rejection(index, rejection.reason, rejection.detail))
                     records.append(self._dead_letter(dlq, bytes(raw), rejection, now))
@@ -503,13 +509,13 @@ cdef class _State:
 
     cdef tuple _one(self, object raw, long long now, str received_at, object batch_sent,
                     object client_ip, object user_agent_header, object source_override,
-                    Buffer* buf):
+                    object decode, object received, Buffer* buf):
         # normalize (twin: collector.normalize.normalize)
         if len(raw) > self.max_event_bytes:
             raise _Rejected("event_too_large",
                             f"{len(raw)} bytes; the limit is {self.max_event_bytes}")
         try:
-            event = _decode_event(raw)
+            event = decode(raw) if decode is not None else _decode_any_dialect(raw, received)
         except _ValidationError as exc:
             raise _Rejected("invalid_field", str(exc))
         except _DecodeError as exc:
@@ -521,6 +527,9 @@ cdef class _State:
         context = event.context
         if context is None:
             context = {}
+        traits = event.traits
+        if traits is None:
+            traits = {}
         raw_properties = event.properties
         try:
             properties = _decode_object(raw_properties)
@@ -532,8 +541,18 @@ cdef class _State:
         user_id = event.user_id
         anonymous_id = event.anonymous_id
         session_id = event.session_id
-        self._check_limits(name, event_id, user_id, anonymous_id, session_id, context,
-                           properties)
+        group_id = event.group_id
+        previous_id = event.previous_id
+        self._check_string("event", name)
+        self._check_string("event_id", event_id)
+        self._check_string("user_id", user_id)
+        self._check_string("anonymous_id", anonymous_id)
+        self._check_string("session_id", session_id)
+        self._check_string("group_id", group_id)
+        self._check_string("previous_id", previous_id)
+        self._check_tree("context", context)
+        self._check_tree("properties", properties)
+        self._check_tree("traits", traits)
 
         timestamp = event.timestamp
         sent_at = event.sent_at
@@ -559,6 +578,8 @@ cdef class _State:
         user_id = _identity(user_id)
         anonymous_id = _identity(anonymous_id)
         session_id = _identity(session_id)
+        group_id = _identity(group_id)
+        previous_id = _identity(previous_id)
 
         # bots (twin: collector.bots.BotDetector.verdict)
         bot = self._verdict(context, anonymous_id, source, now)
@@ -570,10 +591,13 @@ cdef class _State:
         user_id = self._top("user_id", user_id)
         anonymous_id = self._top("anonymous_id", anonymous_id)
         session_id = self._top("session_id", session_id)
+        group_id = self._top("group_id", group_id)
+        previous_id = self._top("previous_id", previous_id)
         self._walk(context, ("context",), self.scrub_context)
         passed = self.pass_properties and len(<dict>properties) > 0
         if not passed:
             self._walk(properties, ("properties",), self.scrub_properties)
+        self._walk(traits, ("traits",), self.scrub_traits)
 
         # keying (twin: collector.keying)
         headers = list(self.common)
@@ -633,24 +657,19 @@ cdef class _State:
         _append_optional_str(buf, anonymous_id)
         _append(buf, b',"session_id":', 14)
         _append_optional_str(buf, session_id)
+        _append(buf, b',"group_id":', 12)
+        _append_optional_str(buf, group_id)
+        _append(buf, b',"previous_id":', 15)
+        _append_optional_str(buf, previous_id)
         _append(buf, b',"context":', 11)
         _append_bytes(buf, _encode(context))
         _append(buf, b',"properties":', 14)
         _append_bytes(buf, bytes(raw_properties) if passed else _encode(properties))
+        _append(buf, b',"traits":', 10)
+        _append_bytes(buf, _encode(traits))
         _append(buf, b"}", 1)
         value = PyBytes_FromStringAndSize(buf.data, buf.length)
         return (key, topic, value, salt is not None, headers), bot
-
-    cdef void _check_limits(self, object name, object event_id, object user_id,
-                            object anonymous_id, object session_id, dict context,
-                            dict properties) except *:
-        self._check_string("event", name)
-        self._check_string("event_id", event_id)
-        self._check_string("user_id", user_id)
-        self._check_string("anonymous_id", anonymous_id)
-        self._check_string("session_id", session_id)
-        self._check_tree("context", context)
-        self._check_tree("properties", properties)
 
     cdef inline void _check_string(self, str field, object value) except *:
         if type(value) is str and len(<str>value) > self.max_string:

@@ -33,6 +33,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--topic", default="events.web")
     parser.add_argument("--bots-topic", default="events.bots")
+    parser.add_argument("--write-key", default="dev-write-key")
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -45,7 +46,8 @@ def main() -> int:
     # Each batch from its own address, as behind a load balancer; from one address, 10,000
     # events a minute would rightly be flagged as a bot's rate.
     ips = client_ips(len(events) // args.batch + 1)
-    with httpx.Client(base_url=args.url, timeout=60) as client:
+    auth = httpx.BasicAuth(args.write_key, "")
+    with httpx.Client(base_url=args.url, timeout=60, auth=auth) as client:
         for start in range(0, len(events), args.batch):
             response = client.post(
                 "/track",

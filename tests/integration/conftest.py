@@ -13,6 +13,8 @@ StartCollector = Callable[..., CollectorProcess]
 
 # The PII key of every collector the tests start; tests compute expected tokens with it.
 PII_SECRET = "integration-test-pii-secret-0123456789"
+# The write key of every collector the tests start; its source is left to the client library.
+WRITE_KEY = "test-write-key"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,6 +52,7 @@ def start_collector(topics: dict[str, str]) -> Iterator[StartCollector]:
         settings = {
             "KAFKA_BOOTSTRAP": bootstrap(),
             "COLLECTOR_PII_SECRET": PII_SECRET,
+            "COLLECTOR_WRITE_KEYS": f"{WRITE_KEY}:any",
             "COLLECTOR_TOPIC_PARTITIONS": "3",
             **{f"COLLECTOR_TOPIC_{stream.upper()}": name for stream, name in topics.items()},
         }

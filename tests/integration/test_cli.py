@@ -8,7 +8,7 @@ import time
 
 import msgspec
 
-from tests.integration.conftest import StartCollector
+from tests.integration.conftest import WRITE_KEY, StartCollector
 from tests.support.kafka import consume_all
 from tests.support.server import BROWSER
 
@@ -40,7 +40,8 @@ def test_sigterm_finishes_in_flight_requests_flushes_and_exits_0(
         sock = socket.create_connection(("127.0.0.1", collector.port), timeout=30)
         head = (
             "POST /track HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            f"User-Agent: {BROWSER['User-Agent']}\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"User-Agent: {BROWSER['User-Agent']}\r\nAuthorization: Bearer {WRITE_KEY}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
         )
         sock.sendall(head.encode() + body)
         senders.append(sock)

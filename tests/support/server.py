@@ -32,9 +32,11 @@ class CollectorProcess:
         # A file, not a pipe: a pipe nobody reads would block the collector once full.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the fixture
 
-    def client(self) -> httpx.Client:
-        """An HTTP client for this collector that presents itself as a browser."""
-        return httpx.Client(base_url=self.url, headers=BROWSER, timeout=60)
+    def client(self, write_key: str | None = "test-write-key") -> httpx.Client:
+        """An HTTP client for this collector that presents itself as a browser and, unless
+        told otherwise, authenticates with the write key the tests configure."""
+        auth = None if write_key is None else httpx.BasicAuth(write_key, "")
+        return httpx.Client(base_url=self.url, headers=BROWSER, auth=auth, timeout=60)
 
     def start(self, timeout_s: float = 30.0) -> CollectorProcess:
         self.process = subprocess.Popen(

@@ -110,6 +110,12 @@ def events(draw: st.DrawFn) -> bytes:
         ("event_id", st.one_of(st.none(), st.just(""), st.text(max_size=8), st.integers())),
         ("user_id", identities),
         ("anonymous_id", identities),
+        ("group_id", identities),
+        ("previous_id", identities),
+        (
+            "traits",
+            st.one_of(st.none(), st.dictionaries(st.text(max_size=6), json_values, max_size=3)),
+        ),
         ("session_id", identities),
         ("timestamp", times),
         ("sent_at", times),
@@ -214,10 +220,32 @@ def as_plain(outcome: Outcome) -> tuple[Any, ...]:
     )
 
 
+SEGMENT_NAMES = {
+    b'"event_id"': b'"messageId"',
+    b'"user_id"': b'"userId"',
+    b'"anonymous_id"': b'"anonymousId"',
+    b'"sent_at"': b'"sentAt"',
+    b'"group_id"': b'"groupId"',
+    b'"previous_id"': b'"previousId"',
+    b'"user_agent"': b'"userAgent"',
+    b'"event"': b'"name"',
+}
+
+
+def spelled(raw: bytes, received: Received) -> bytes:
+    """The event as a Segment library would spell it, when the batch is Segment's."""
+    if received.dialect == "track":
+        return raw
+    for ours, theirs in SEGMENT_NAMES.items():
+        raw = raw.replace(ours, theirs)
+    return raw
+
+
 def run_both(policy: Settings, batches: list[tuple[list[bytes], Received]]) -> None:
     python = PythonPipeline(policy, SECRET, counter_ids())
     fast = native.Pipeline(policy, SECRET, counter_ids())
-    for batch, received in batches:
+    for raw_batch, received in batches:
+        batch = [spelled(raw, received) for raw in raw_batch]
         expected = as_plain(python.process(batch, received))
         assert as_plain(fast.process([msgspec.Raw(e) for e in batch], received)) == expected
 
@@ -229,6 +257,8 @@ received_values = st.builds(
     client_ip=st.sampled_from([None, "198.51.100.7", "2001:db8:1::9"]),
     user_agent=st.sampled_from([None, *AGENTS]),
     source=st.sampled_from([None, None, "web", "mobile", "server"]),
+    dialect=st.sampled_from(["track", "track", "segment"]),
+    default_type=st.sampled_from(["track", "page", "identify", "alias"]),
 )
 
 

@@ -564,7 +564,7 @@ def test_policy_leaves_none_values_in_place() -> None:
     assert event.properties == {"email": None}
 
 
-@pytest.mark.parametrize("path", ["traits.email", "userid", "email", "received_at", "page.url"])
+@pytest.mark.parametrize("path", ["extra.email", "userid", "email", "received_at", "page.url"])
 def test_policy_unknown_top_level_rule_path_is_refused(path: str) -> None:
     with pytest.raises(ConfigError, match="unknown field"):
         policy(rules={path: "drop"})

@@ -1,0 +1,93 @@
+"""Request bodies, decompressed as they stream in, never past a cap.
+
+`Content-Encoding: gzip`, `deflate` (zlib-wrapped, or raw as some clients send it) and
+`zstd` are decoded; anything else is a 415. The decompressed size is capped: a body that
+inflates past it is refused with 413 as soon as it does, having held at most the cap in
+memory (a 1 MiB gzip bomb that would become 1 GiB costs the cap, not the gigabyte). zstd frames
+may not ask for a window above the configured maximum, which bounds the decoder's own memory.
+The compressed size is capped before this, by the BodyLimit middleware.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import zstandard
+from starlette.requests import Request
+
+from collector.errors import BadRequest, PayloadTooLarge, UnsupportedEncoding
+
+_PIECE = 64 * 1024
+
+
+class InvalidEncoding(BadRequest):
+    """The body is not valid data in its declared Content-Encoding."""
+
+    code = "invalid_encoding"
+
+
+async def read_body(request: Request, max_bytes: int, max_zstd_window: int) -> bytes:
+    """The request body, decoded per its Content-Encoding, at most `max_bytes` long."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        body = await request.body()
+        if len(body) > max_bytes:
+            raise PayloadTooLarge(f"body exceeds {max_bytes} bytes")
+        return body
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return await _inflate(request, encoding, max_bytes)
+    if encoding == "zstd":
+        return _unzstd(await request.body(), max_bytes, max_zstd_window)
+    raise UnsupportedEncoding(
+        f"Content-Encoding {encoding[:32]!r} is not supported; use gzip, deflate or zstd"
+    )
+
+
+async def _inflate(request: Request, encoding: str, max_bytes: int) -> bytes:
+    decoder: zlib._Decompress | None = None
+    out = bytearray()
+    async for chunk in request.stream():
+        if not chunk:
+            continue
+        if decoder is None:
+            decoder = zlib.decompressobj(_window_bits(encoding, chunk))
+        data = chunk
+        try:
+            while data:
+                # In small pieces: one big piece plus its copy into `out` would hold twice
+                # the cap at once.
+                out += decoder.decompress(data, min(_PIECE, max_bytes + 1 - len(out)))
+                if len(out) > max_bytes:
+                    raise PayloadTooLarge(f"body inflates past {max_bytes} bytes")
+                data = decoder.unconsumed_tail
+        except zlib.error as exc:
+            raise InvalidEncoding(f"body is not valid {encoding} data: {exc}") from None
+    if decoder is None:
+        return b""
+    if not decoder.eof:
+        raise InvalidEncoding(f"{encoding} body is truncated")
+    return bytes(out)
+
+
+def _window_bits(encoding: str, first: bytes) -> int:
+    if encoding != "deflate":
+        return 16 + zlib.MAX_WBITS  # gzip header and trailer
+    # HTTP's deflate is zlib-wrapped; some clients send raw deflate. A zlib header has
+    # compression method 8 in its low nibble and is a multiple of 31 read as 16 bits.
+    if len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0:
+        return zlib.MAX_WBITS
+    return -zlib.MAX_WBITS
+
+
+def _unzstd(compressed: bytes, max_bytes: int, max_window: int) -> bytes:
+    decompressor = zstandard.ZstdDecompressor(max_window_size=max_window)
+    out = bytearray()
+    try:
+        with decompressor.stream_reader(compressed, read_across_frames=True) as reader:
+            while chunk := reader.read(min(_PIECE, max_bytes + 1 - len(out))):
+                out += chunk
+                if len(out) > max_bytes:
+                    raise PayloadTooLarge(f"body inflates past {max_bytes} bytes")
+    except zstandard.ZstdError as exc:
+        raise InvalidEncoding(f"body is not valid zstd data: {exc}") from None
+    return bytes(out)

@@ -1,0 +1,102 @@
+"""Segment's HTTP tracking API: /v1/batch and the single-call routes.
+
+Clients written for Segment or RudderStack (analytics-python with `host=`, analytics-node,
+the mobile libraries) post here unchanged: the write key as the Basic user name, camelCase
+fields (messageId, userId, anonymousId, timestamp, sentAt, context, properties, traits).
+Segment's limits hold: 32 KiB per event (the pipeline's limit) and 500 KiB per batch.
+`/v1/beacon` takes a batch with the write key as a `writeKey` query parameter, for
+`navigator.sendBeacon`, which cannot set headers.
+
+Answers: 200 {"success": true, "accepted": n, "rejected": m, "errors": [...]} once Kafka has
+every record; errors as everywhere else in the collector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from starlette.requests import Request
+from starlette.routing import Route
+
+from collector import timestamps
+from collector.decoding import Batch
+from collector.envelope import EventType, SegmentBatch
+from collector.errors import InvalidJSON, InvalidShape
+from collector.ingest import Ingest, summary
+from collector.responses import JSONResponse
+
+_decode_batch = msgspec.json.Decoder(SegmentBatch).decode
+_decode_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+
+SINGLE_CALLS: tuple[EventType, ...] = ("track", "page", "screen", "identify", "group", "alias")
+
+
+def decode_segment_batch(body: bytes) -> Batch:
+    try:
+        document = _decode_batch(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidShape(f'expected {{"batch": [...]}}: {exc}') from None
+    except msgspec.DecodeError as exc:
+        raise InvalidJSON(f"body is not valid JSON: {exc}") from None
+    try:
+        sent_ms = None if document.sent_at is None else timestamps.parse(document.sent_at)
+    except timestamps.InvalidTimestamp as exc:
+        raise InvalidShape(f"sentAt: {exc}") from None
+    return Batch(document.batch, sent_ms)
+
+
+def decode_single(body: bytes) -> Batch:
+    """One event, the whole body; its own sentAt travels with it."""
+    try:
+        _decode_object(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidShape(f"expected one event object: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidJSON(f"body is not valid JSON: {exc}") from None
+    return Batch([msgspec.Raw(body)])
+
+
+class SegmentSource:
+    def __init__(self, ingest: Ingest, max_batch_bytes: int) -> None:
+        self.ingest = ingest
+        self.max_batch_bytes = max_batch_bytes
+
+    def routes(self) -> list[Route]:
+        routes = [
+            Route("/v1/batch", self.batch, methods=["POST"]),
+            Route("/v1/import", self.batch, methods=["POST"]),
+            Route("/v1/beacon", self.beacon, methods=["POST"]),
+        ]
+        routes += [
+            Route(f"/v1/{call}", self.single(call), methods=["POST"]) for call in SINGLE_CALLS
+        ]
+        return routes
+
+    async def batch(self, request: Request) -> JSONResponse:
+        outcome = await self.ingest.handle(
+            request,
+            decode_segment_batch,
+            dialect="segment",
+            max_bytes=self.max_batch_bytes,
+        )
+        return JSONResponse({"success": True, **summary(outcome)})
+
+    async def beacon(self, request: Request) -> JSONResponse:
+        outcome = await self.ingest.handle(
+            request,
+            decode_segment_batch,
+            dialect="segment",
+            max_bytes=self.max_batch_bytes,
+            key_in_query=True,
+        )
+        return JSONResponse({"success": True, **summary(outcome)})
+
+    def single(self, call: EventType) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def handle(request: Request) -> JSONResponse:
+            outcome = await self.ingest.handle(
+                request, decode_single, dialect="segment", default_type=call
+            )
+            return JSONResponse({"success": True, **summary(outcome)})
+
+        return handle

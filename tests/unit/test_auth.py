@@ -1,0 +1,55 @@
+import base64
+
+import pytest
+from starlette.datastructures import Headers, QueryParams
+
+from collector.auth import Authenticator, presented_key
+from collector.config import WriteKey
+from collector.errors import Unauthorized
+
+KEYS = {"key-web": WriteKey(name="web", source="web"), "key-app": WriteKey(name="app")}
+
+
+def basic(user: str, password: str = "") -> Headers:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return Headers({"authorization": f"Basic {token}"})
+
+
+def test_source_for_finds_each_key() -> None:
+    auth = Authenticator(KEYS)
+    assert auth.source_for("key-web").name == "web"
+    assert auth.source_for("key-app").name == "app"
+
+
+@pytest.mark.parametrize("presented", [None, "", "key-we", "key-web ", "KEY-WEB", "x" * 1000])
+def test_source_for_refuses_anything_else(presented: str | None) -> None:
+    with pytest.raises(Unauthorized):
+        Authenticator(KEYS).source_for(presented)
+
+
+def test_no_keys_configured_refuses_everyone() -> None:
+    with pytest.raises(Unauthorized):
+        Authenticator({}).source_for("anything")
+
+
+def test_presented_key_from_basic_user_name() -> None:
+    assert presented_key(basic("key-web"), QueryParams(""), False) == "key-web"
+    assert presented_key(basic("key-web", "ignored"), QueryParams(""), False) == "key-web"
+
+
+def test_presented_key_from_bearer_token() -> None:
+    headers = Headers({"authorization": "Bearer key-app"})
+    assert presented_key(headers, QueryParams(""), False) == "key-app"
+
+
+def test_presented_key_from_the_query_only_where_allowed() -> None:
+    query = QueryParams("writeKey=key-web")
+    assert presented_key(Headers({}), query, False) is None
+    assert presented_key(Headers({}), query, True) == "key-web"
+    # A header wins over the query string.
+    assert presented_key(basic("key-app"), query, True) == "key-app"
+
+
+def test_malformed_basic_credentials_are_refused() -> None:
+    with pytest.raises(Unauthorized, match="malformed"):
+        presented_key(Headers({"authorization": "Basic %%%"}), QueryParams(""), False)
