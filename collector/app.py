@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -50,6 +51,15 @@ def create_app(settings: Settings) -> Starlette:
             {"error": "kafka_unreachable", "detail": "no broker metadata"}, status_code=503
         )
 
+    tracker = (Path(__file__).parent / "static" / "tracker.js").read_bytes()
+
+    async def tracker_js(request: Request) -> Response:
+        return Response(
+            tracker,
+            media_type="application/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
     async def prometheus(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
@@ -71,6 +81,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
+        Route("/tracker.js", tracker_js, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

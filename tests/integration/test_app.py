@@ -8,6 +8,14 @@ from tests.integration.conftest import StartCollector
 from tests.support.metrics import sample
 
 
+def test_tracker_script_is_served(start_collector: StartCollector) -> None:
+    collector = start_collector()
+    response = httpx.get(f"{collector.url}/tracker.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/javascript")
+    assert "sendBeacon" in response.text
+
+
 def test_health_and_readiness_with_a_broker(start_collector: StartCollector) -> None:
     collector = start_collector()
     assert httpx.get(f"{collector.url}/healthz").json() == {"status": "ok"}
