@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if await run_in_threadpool(sink.ready):
+        if sink.serving_reports and await run_in_threadpool(sink.ready):
             return JSONResponse({"status": "ready"})
         return JSONResponse(
             {"error": "kafka_unreachable", "detail": "no broker metadata"}, status_code=503
@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             # Runs after the server has finished its in-flight requests.
-            await run_in_threadpool(sink.close)
+            app.state.undelivered = await run_in_threadpool(sink.close)
 
     routes = [
         Route("/track", track.handle, methods=["POST"]),

@@ -31,15 +31,16 @@ class Authenticator:
             for key, source in write_keys.items()
         }
 
-    def source_for(self, presented: str | None) -> WriteKey:
-        """The source configuration of a presented key, or Unauthorized."""
+    def source_for(self, presented: str | None) -> tuple[str, WriteKey]:
+        """The presented key, known to be valid, and its source configuration; or
+        Unauthorized."""
         if not presented:
             raise Unauthorized("a write key is required (HTTP Basic user name or Bearer token)")
         candidate = presented.encode()
         found = self._by_digest.get(hashlib.sha256(candidate).digest())
         if found is None or not hmac.compare_digest(found[0], candidate):
             raise Unauthorized("unknown write key")
-        return found[1]
+        return presented, found[1]
 
 
 def presented_key(headers: Headers, query: QueryParams, allow_query: bool) -> str | None:
@@ -49,7 +50,7 @@ def presented_key(headers: Headers, query: QueryParams, allow_query: bool) -> st
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):
             raise Unauthorized("malformed Basic credentials") from None
         return decoded.partition(":")[0]
     if scheme.lower() == "bearer":

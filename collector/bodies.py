@@ -15,15 +15,9 @@ import zlib
 import zstandard
 from starlette.requests import Request
 
-from collector.errors import BadRequest, PayloadTooLarge, UnsupportedEncoding
+from collector.errors import InvalidEncoding, PayloadTooLarge, UnsupportedEncoding
 
 _PIECE = 64 * 1024
-
-
-class InvalidEncoding(BadRequest):
-    """The body is not valid data in its declared Content-Encoding."""
-
-    code = "invalid_encoding"
 
 
 async def read_body(request: Request, max_bytes: int, max_zstd_window: int) -> bytes:
@@ -45,23 +39,35 @@ async def read_body(request: Request, max_bytes: int, max_zstd_window: int) -> b
 
 async def _inflate(request: Request, encoding: str, max_bytes: int) -> bytes:
     decoder: zlib._Decompress | None = None
+    start = b""  # the first bytes, until there are enough to tell zlib from raw deflate
     out = bytearray()
-    async for chunk in request.stream():
-        if not chunk:
-            continue
-        if decoder is None:
-            decoder = zlib.decompressobj(_window_bits(encoding, chunk))
-        data = chunk
-        try:
-            while data:
-                # In small pieces: one big piece plus its copy into `out` would hold twice
-                # the cap at once.
-                out += decoder.decompress(data, min(_PIECE, max_bytes + 1 - len(out)))
-                if len(out) > max_bytes:
-                    raise PayloadTooLarge(f"body inflates past {max_bytes} bytes")
-                data = decoder.unconsumed_tail
-        except zlib.error as exc:
-            raise InvalidEncoding(f"body is not valid {encoding} data: {exc}") from None
+
+    def feed(data: bytes) -> None:
+        nonlocal decoder
+        while data:
+            if decoder is None or decoder.eof:
+                if decoder is not None and encoding == "deflate":
+                    raise InvalidEncoding("data after the end of the deflate stream")
+                # gzip allows several members one after another; each needs a decoder.
+                decoder = zlib.decompressobj(_window_bits(encoding, data))
+            # In small pieces: one big piece plus its copy into `out` would hold twice the
+            # cap at once.
+            out.extend(decoder.decompress(data, min(_PIECE, max_bytes + 1 - len(out))))
+            if len(out) > max_bytes:
+                raise PayloadTooLarge(f"body inflates past {max_bytes} bytes")
+            data = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
+
+    try:
+        async for chunk in request.stream():
+            if decoder is None and len(start) + len(chunk) < 2:
+                start += chunk
+                continue
+            feed(start + chunk if decoder is None else chunk)
+            start = b""
+        if start:
+            feed(start)
+    except zlib.error as exc:
+        raise InvalidEncoding(f"body is not valid {encoding} data: {exc}") from None
     if decoder is None:
         return b""
     if not decoder.eof:

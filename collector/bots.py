@@ -67,8 +67,11 @@ class BotDetector:
         """Why `event` looks like a bot, or None. Counts it towards the rate windows."""
         context = event.context
         ip = context.get("ip")
+        # A server library sends for many people from one address: its rate says nothing.
         over_ip = (
-            isinstance(ip, str) and self._per_ip.hit(ip, now_ms) > self.settings.max_events_per_ip
+            event.source != "server"
+            and isinstance(ip, str)
+            and self._per_ip.hit(ip, now_ms) > self.settings.max_events_per_ip
         )
         over_anonymous_id = event.anonymous_id is not None and (
             self._per_anonymous_id.hit(event.anonymous_id, now_ms)

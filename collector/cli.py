@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     server.run()
-    return 0 if server.started else 1
+    # Exit 1 if the server never started, or if records were still undelivered at the end.
+    return 0 if server.started and not getattr(app.state, "undelivered", 0) else 1
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -43,6 +43,10 @@ PRODUCER_DEFAULTS: dict[str, str] = {
 }
 
 PiiAction = Literal["tokenize", "truncate_ip", "mask", "drop"]
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+
+# Overrides that would make "2xx means in Kafka" untrue, and what they must be.
+_DURABLE = {"acks": {"all", "-1"}, "enable.idempotence": {"true"}}
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -80,7 +84,7 @@ class Bots(_Section, frozen=True):
     # A browser always sends a user agent; its absence on a web event is a script.
     flag_missing_user_agent: bool = True
     # Event rates far above what a person produces, counted over a sliding window.
-    rate_window_s: int = 60
+    rate_window_s: Positive = 60
     # A busy office or mobile carrier NAT puts many people behind one address.
     max_events_per_ip: int = 6_000
     max_events_per_anonymous_id: int = 600
@@ -124,16 +128,16 @@ class WriteKey(_Section, frozen=True):
     topics: Topics | None = None
     pii: Pii | None = None
     # The quota: events per second, and how many may come at once.
-    rate_per_s: float = 5_000
-    burst: int = 20_000
+    rate_per_s: Annotated[float, msgspec.Meta(gt=0)] = 5_000
+    burst: Positive = 20_000
 
 
 class HotKeys(_Section, frozen=True):
     # A key seen more often than this within the window is salted into `salts` sub-keys
     # (header `salt`), spreading one noisy entity over partitions at the cost of its order.
     max_events_per_key: int = 20_000
-    window_s: int = 10
-    salts: int = 8
+    window_s: Positive = 10
+    salts: Positive = 8
 
 
 class Settings(_Section, frozen=True):
@@ -176,11 +180,29 @@ class Settings(_Section, frozen=True):
     pii: Pii = Pii()
     hot_keys: HotKeys = HotKeys()
     # Extra or overriding librdkafka producer properties.
-    producer_overrides: dict[str, str] = {}
+    producer_overrides: dict[str, str | int | float | bool] = {}
+
+    def __post_init__(self) -> None:
+        for name, value in self.producer_overrides.items():
+            text = str(value).lower()
+            if name in _DURABLE and text not in _DURABLE[name]:
+                raise ConfigError(
+                    f"producer property {name}={value} would answer 2xx for events Kafka may "
+                    "still lose; the collector needs acks=all and enable.idempotence=true"
+                )
+            if name in ("message.timeout.ms", "delivery.timeout.ms", "bootstrap.servers"):
+                raise ConfigError(
+                    f"set {name} through COLLECTOR_DELIVERY_TIMEOUT_MS or KAFKA_BOOTSTRAP"
+                )
 
     def producer_config(self) -> dict[str, str]:
         config = dict(PRODUCER_DEFAULTS)
-        config.update(self.producer_overrides)
+        config.update(
+            {
+                k: str(v).lower() if isinstance(v, bool) else str(v)
+                for k, v in self.producer_overrides.items()
+            }
+        )
         config["bootstrap.servers"] = self.kafka_bootstrap
         config["message.timeout.ms"] = str(self.delivery_timeout_ms)
         return config
@@ -261,9 +283,11 @@ def from_environment(environ: Mapping[str, str] = os.environ, **overrides: objec
             key, _, source = entry.strip().partition(":")
             if not key:
                 raise ConfigError(f"{WRITE_KEYS}: entry {index + 1} has no key")
-            keys[key] = {"name": f"{source or 'any'}-{index + 1}"}
+            # Added to what the file says about the same key, not instead of it.
+            entry_values = keys.setdefault(key, {})
+            entry_values.setdefault("name", f"{source or 'any'}-{index + 1}")
             if source and source != "any":
-                keys[key]["source"] = source
+                entry_values["source"] = source
     if CORS_ORIGINS in environ:
         values["cors_origins"] = [o.strip() for o in environ[CORS_ORIGINS].split(",") if o.strip()]
     producer = values.setdefault("producer_overrides", {})

@@ -3,7 +3,8 @@
     CollectorError                   base; carries `status`, a machine `code` and a message
     ├── BadRequest (ValueError)      400: the body is not what the endpoint accepts
     │   ├── InvalidJSON              400: not parseable JSON
-    │   └── InvalidShape             400: valid JSON of the wrong shape
+    │   ├── InvalidShape             400: valid JSON of the wrong shape
+    │   └── InvalidEncoding          400: not valid data in its Content-Encoding
     ├── Unauthorized                 401: no write key, or one the collector does not know
     ├── PayloadTooLarge              413: body (or what it inflates to) over the limit
     ├── UnsupportedEncoding          415: a Content-Encoding the collector cannot decode
@@ -57,6 +58,12 @@ class Unauthorized(CollectorError):
 
     status = 401
     code = "unauthorized"
+
+
+class InvalidEncoding(BadRequest):
+    """The body is not valid (or is truncated) data in its declared Content-Encoding."""
+
+    code = "invalid_encoding"
 
 
 class PayloadTooLarge(CollectorError):

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from collector import native
 from collector.auth import Authenticator, presented_key
 from collector.bodies import read_body
-from collector.config import Settings, WriteKey
+from collector.config import Settings
 from collector.decoding import Batch
 from collector.envelope import EventType
 from collector.errors import RateLimited
@@ -57,9 +57,8 @@ class Ingest:
         max_bytes: int | None = None,
         key_in_query: bool = False,
     ) -> Outcome:
-        key = presented_key(request.headers, request.query_params, key_in_query)
-        source: WriteKey = self.auth.source_for(key)
-        assert key is not None
+        presented = presented_key(request.headers, request.query_params, key_in_query)
+        key, source = self.auth.source_for(presented)
         body = await read_body(
             request,
             max_bytes or self.settings.max_decompressed_bytes,

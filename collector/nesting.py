@@ -1,7 +1,8 @@
 """Limits on what an event nests: depth, and the length of every key and string inside.
 
-`tree_violation` is the Python twin of collector._hotpath.tree_violation; collector.native
-picks one of them.
+`tree_violation` is the Python twin of collector._hotpath.tree_violation; the Python
+pipeline uses this one, the native pipeline its own. `nests_deeper_than` guards decoding in
+both.
 """
 
 from __future__ import annotations
@@ -38,3 +39,34 @@ def _item_violation(
     if isinstance(item, str) and len(item) > max_string:
         return "string_too_long", f"{where} has {len(item)} characters"
     return None
+
+
+# Deeper than this, an event is refused before it is decoded: decoders recurse, and how deep
+# they may go depends on the interpreter's stack at that moment.
+MAX_DECODE_DEPTH = 256
+
+
+def nests_deeper_than(raw: bytes, limit: int = MAX_DECODE_DEPTH) -> bool:
+    """Whether the JSON text `raw` nests arrays and objects more than `limit` levels deep."""
+    # Fewer brackets than the limit cannot nest past it; nearly every event ends here.
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False

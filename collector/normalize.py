@@ -15,7 +15,7 @@ import msgspec
 from collector import timestamps
 from collector.config import Limits
 from collector.envelope import Activity, EventType, SegmentEvent, Source, TrackEvent
-from collector.nesting import tree_violation
+from collector.nesting import MAX_DECODE_DEPTH, nests_deeper_than, tree_violation
 
 _decode_event = msgspec.json.Decoder(TrackEvent).decode
 _decode_segment = msgspec.json.Decoder(SegmentEvent).decode
@@ -97,6 +97,8 @@ def normalize(
         raise Rejected(
             "event_too_large", f"{len(raw)} bytes; the limit is {limits.max_event_bytes}"
         )
+    if nests_deeper_than(bytes(raw)):
+        raise Rejected("too_deep", f"the event nests deeper than {MAX_DECODE_DEPTH} levels")
     try:
         event = decode_event(raw, received)
     except msgspec.ValidationError as exc:

@@ -39,14 +39,15 @@ _TOKEN_CACHE_LIMIT = 200_000
 _TOP_LEVEL = ("event", "user_id", "anonymous_id", "session_id", "group_id", "previous_id")
 _DROP = object()
 
-_MAYBE_PII = re.compile(r"[\d@]")
+# Every pattern needs a digit, an @ (or %40) or, for IPv6 like dead:beef::1, a colon.
+_MAYBE_PII = re.compile(r"[\d@:]")
 _PHONE = (
     r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,8}){1,6}(?![\w:])"
     r"|(?<![\w+])\+\d{8,15}(?!\w)"
 )
 _FREE_TEXT = re.compile(
-    # \w is Unicode-aware: zoë@example.com is an address too.
-    r"(?P<email>[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,})"
+    # \w is Unicode-aware: zoë@example.com is an address too; %40 is an @ in a URL.
+    r"(?P<email>[\w.%+-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,})"
     r"|(?P<ip4>(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
     r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d))"
     r"|(?P<ip6>(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?"
@@ -132,7 +133,6 @@ def _is_octet(text: str) -> bool:
 
 def scrub_text(text: str) -> str:
     """`text` with emails, IP addresses, phone numbers and card numbers replaced."""
-    # Every pattern needs a digit or an @; most strings have neither.
     if _MAYBE_PII.search(text) is None:
         return text
     return _FREE_TEXT.sub(_replacement, text)

@@ -24,6 +24,8 @@ from collector.keying import HotKeySalter, choose_key
 from collector.normalize import Received, Rejected, normalize
 from collector.pii import PiiPolicy, scrub_text
 
+DLQ_VALUE_BYTES = 16 * 1024
+
 
 class Record(NamedTuple):
     topic: str
@@ -115,11 +117,13 @@ class Pipeline:
     def _dead_letter(
         self, topic: str, raw: bytes, rejected: Rejected, received: Received
     ) -> Record:
-        # The original event, free-text scrubbed: the DLQ is for debugging clients, and
-        # must not become the one topic where raw emails and card numbers live.
-        value = scrub_text(raw.decode("utf-8", "replace")).encode()
+        # The original event, free-text scrubbed (the DLQ is for debugging clients, and must
+        # not become the one topic where raw emails and card numbers live), and cut to its
+        # first DLQ_VALUE_BYTES: a rejected event may be far larger than Kafka takes.
+        value = scrub_text(raw[:DLQ_VALUE_BYTES].decode("utf-8", "replace")).encode()
         headers = [
             ("tenant", self.settings.tenant.encode()),
+            ("original_bytes", str(len(raw)).encode()),
             ("error", rejected.reason.encode()),
             ("error_detail", scrub_text(rejected.detail).encode()),
             ("received_at_ms", str(received.received_ms).encode()),

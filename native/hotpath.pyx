@@ -32,12 +32,15 @@ from collector.bots import (
     _AUTOMATION, AUTOMATION, CRAWLER, MISSING_USER_AGENT, RATE_ANONYMOUS_ID, RATE_IP, WEBDRIVER,
 )
 from collector.envelope import TrackEvent
+from collector.nesting import MAX_DECODE_DEPTH as _MAX_DECODE_DEPTH
+from collector.nesting import nests_deeper_than as _nests_deeper_than
 from collector.normalize import decode_event as _decode_any_dialect
 from collector.pii import _FREE_TEXT, _replacement, MASK, truncate_ip as _truncate_ip_twin
 
 import_datetime()
 
 cdef object _Record = _twin.Record
+cdef Py_ssize_t _DLQ_VALUE_BYTES = _twin.DLQ_VALUE_BYTES
 cdef object _Rejection = _twin.Rejection
 cdef object _Outcome = _twin.Outcome
 cdef object _decode_event = msgspec.json.Decoder(TrackEvent).decode
@@ -173,7 +176,7 @@ cdef object _parse_timestamp(object value):
         return value
     try:
         parsed = _parse_datetime(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _Rejected("invalid_timestamp",
                         f"not an ISO-8601 timestamp in years 1-9999: {value[:64]!r}")
     offset = parsed.utcoffset()
@@ -514,6 +517,9 @@ cdef class _State:
         if len(raw) > self.max_event_bytes:
             raise _Rejected("event_too_large",
                             f"{len(raw)} bytes; the limit is {self.max_event_bytes}")
+        if _nests_deeper_than(bytes(raw)):
+            raise _Rejected("too_deep",
+                            f"the event nests deeper than {_MAX_DECODE_DEPTH} levels")
         try:
             event = decode(raw) if decode is not None else _decode_any_dialect(raw, received)
         except _ValidationError as exc:
@@ -688,7 +694,8 @@ cdef class _State:
     cdef object _verdict(self, dict context, object anonymous_id, object source,
                          long long now):
         ip = context.get("ip")
-        cdef bint over_ip = type(ip) is str and self.per_ip.hit(ip, now) > self.max_per_ip
+        cdef bint over_ip = (source != "server" and type(ip) is str
+                             and self.per_ip.hit(ip, now) > self.max_per_ip)
         cdef bint over_anonymous_id = anonymous_id is not None and (
             self.per_anonymous_id.hit(anonymous_id, now) > self.max_per_anonymous_id
         )
@@ -865,9 +872,10 @@ cdef class _State:
         return token
 
     cdef object _dead_letter(self, str topic, bytes raw, object rejection, long long now):
-        value = _scrub(raw.decode("utf-8", "replace")).encode()
+        value = _scrub(raw[:_DLQ_VALUE_BYTES].decode("utf-8", "replace")).encode()
         headers = [
             ("tenant", self.tenant),
+            ("original_bytes", str(len(raw)).encode()),
             ("error", rejection.reason.encode()),
             ("error_detail", _scrub(rejection.detail).encode()),
             ("received_at_ms", str(now).encode()),
@@ -900,6 +908,6 @@ cdef str _scrub(str text):
     """Twin of collector.pii.scrub_text."""
     cdef Py_UCS4 c
     for c in text:
-        if c == u"@" or (u"0" <= c <= u"9") or (c > 127 and c.isdecimal()):
+        if c == u"@" or c == u":" or (u"0" <= c <= u"9") or (c > 127 and c.isdecimal()):
             return _FREE_TEXT.sub(_replacement, text)
     return text

@@ -105,7 +105,16 @@ class KafkaSink:
 
     def _poll(self) -> None:
         while not self._stopping.is_set():
-            self._producer.poll(0.1)
+            try:
+                self._producer.poll(0.1)
+            except Exception:
+                # A report that cannot wake its request (its loop gone at shutdown) must not
+                # stop the reports of every other request.
+                logger.exception("delivery report handling failed")
+
+    @property
+    def serving_reports(self) -> bool:
+        return self._poller.is_alive()
 
     async def send(self, records: Sequence[Record]) -> None:
         """Produce `records` and wait until Kafka has acknowledged all of them."""
@@ -128,6 +137,13 @@ class KafkaSink:
             delivery.all_queued(queued)
             self._count(self._metrics.records_failed, records, "queue_full")
             raise QueueFull("the collector's Kafka queue is full", retry_after) from None
+        except KafkaException as exc:
+            # librdkafka refused a record outright (too large, unknown topic, ...).
+            delivery.all_queued(queued)
+            self._count(self._metrics.records_failed, records, "refused")
+            raise DeliveryFailed(
+                f"Kafka's client refused a record: {exc.args[0].str()}", retry_after
+            ) from None
         delivery.all_queued(queued)
         try:
             await asyncio.wait_for(asyncio.shield(delivery.future), self._wait_s)

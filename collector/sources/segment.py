@@ -73,24 +73,18 @@ class SegmentSource:
         ]
         return routes
 
-    async def batch(self, request: Request) -> JSONResponse:
+    async def batch(self, request: Request, key_in_query: bool = False) -> JSONResponse:
         outcome = await self.ingest.handle(
             request,
             decode_segment_batch,
             dialect="segment",
             max_bytes=self.max_batch_bytes,
+            key_in_query=key_in_query,
         )
         return JSONResponse({"success": True, **summary(outcome)})
 
     async def beacon(self, request: Request) -> JSONResponse:
-        outcome = await self.ingest.handle(
-            request,
-            decode_segment_batch,
-            dialect="segment",
-            max_bytes=self.max_batch_bytes,
-            key_in_query=True,
-        )
-        return JSONResponse({"success": True, **summary(outcome)})
+        return await self.batch(request, key_in_query=True)
 
     def single(self, call: EventType) -> Callable[[Request], Awaitable[JSONResponse]]:
         async def handle(request: Request) -> JSONResponse:

@@ -17,8 +17,8 @@ def basic(user: str, password: str = "") -> Headers:
 
 def test_source_for_finds_each_key() -> None:
     auth = Authenticator(KEYS)
-    assert auth.source_for("key-web").name == "web"
-    assert auth.source_for("key-app").name == "app"
+    assert auth.source_for("key-web") == ("key-web", KEYS["key-web"])
+    assert auth.source_for("key-app")[1].name == "app"
 
 
 @pytest.mark.parametrize("presented", [None, "", "key-we", "key-web ", "KEY-WEB", "x" * 1000])

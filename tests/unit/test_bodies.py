@@ -7,8 +7,8 @@ import zstandard
 from starlette.requests import Request
 from starlette.types import Message
 
-from collector.bodies import InvalidEncoding, read_body
-from collector.errors import PayloadTooLarge, UnsupportedEncoding
+from collector.bodies import read_body
+from collector.errors import InvalidEncoding, PayloadTooLarge, UnsupportedEncoding
 
 DATA = b'[{"event": "a"}]' * 500
 
@@ -82,3 +82,19 @@ def test_read_body_refuses_unknown_encodings(encoding: str) -> None:
 def test_read_body_refuses_corrupt_or_truncated_data(body: bytes, encoding: str) -> None:
     with pytest.raises(InvalidEncoding):
         read(body, encoding)
+
+
+def test_read_body_decodes_every_gzip_member() -> None:
+    assert read(gzip.compress(b"[1,") + gzip.compress(b"2]"), "gzip") == b"[1,2]"
+
+
+def test_read_body_refuses_garbage_after_the_stream() -> None:
+    with pytest.raises(InvalidEncoding):
+        read(gzip.compress(DATA) + b"trailing garbage", "gzip")
+    with pytest.raises(InvalidEncoding):
+        read(zlib.compress(DATA) + b"more", "deflate")
+
+
+def test_read_body_tells_zlib_from_raw_deflate_across_tiny_chunks() -> None:
+    body = zlib.compress(DATA)
+    assert asyncio.run(read_body(request(body, "deflate", chunk=1), 1 << 20, 8 << 20)) == DATA

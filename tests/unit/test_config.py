@@ -289,11 +289,44 @@ def test_producer_config_merges_file_and_environment_overrides(tmp_path: Path) -
     assert settings.producer_config()["batch.size"] == "500000"
 
 
-def test_producer_config_bootstrap_is_not_overridden_by_producer_overrides() -> None:
-    settings = from_environment(
-        {"KAFKA_BOOTSTRAP": "real:9092", "COLLECTOR_KAFKA_BOOTSTRAP_SERVERS": "other:9092"}
-    )
-    assert settings.producer_config()["bootstrap.servers"] == "real:9092"
+def test_producer_overrides_of_settings_the_collector_owns_are_refused() -> None:
+    for name in ("BOOTSTRAP_SERVERS", "MESSAGE_TIMEOUT_MS", "DELIVERY_TIMEOUT_MS"):
+        with pytest.raises(ConfigError, match="through COLLECTOR_DELIVERY_TIMEOUT_MS"):
+            from_environment({f"COLLECTOR_KAFKA_{name}": "5"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("ACKS", "1"), ("ACKS", "0"), ("ENABLE_IDEMPOTENCE", "false")]
+)
+def test_producer_overrides_that_weaken_delivery_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match="2xx for events Kafka may still lose"):
+        from_environment({f"COLLECTOR_KAFKA_{name}": value})
+
+
+def test_producer_overrides_in_the_file_may_be_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[producer_overrides]\n"linger.ms" = 20\n"acks" = -1\n')
+    config = from_environment({"COLLECTOR_CONFIG": str(path)}).producer_config()
+    assert (config["linger.ms"], config["acks"]) == ("20", "-1")
+
+
+@pytest.mark.parametrize(
+    "section",
+    ["[bots]\nrate_window_s = 0", "[hot_keys]\nsalts = 0", "[write_keys.k]\nrate_per_s = 0"],
+)
+def test_zero_windows_salts_and_rates_are_refused(tmp_path: Path, section: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(section + "\n")
+    with pytest.raises(ConfigError):
+        from_environment({"COLLECTOR_CONFIG": str(path)})
+
+
+def test_env_write_keys_add_to_the_file_not_replace_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[write_keys.k1]\nname = "shop"\ntenant = "acme"\n')
+    settings = from_environment({"COLLECTOR_CONFIG": str(path), "COLLECTOR_WRITE_KEYS": "k1:web"})
+    key = settings.write_keys["k1"]
+    assert (key.name, key.tenant, key.source) == ("shop", "acme", "web")
 
 
 def test_all_topics_lists_streams_bots_and_dlqs() -> None:

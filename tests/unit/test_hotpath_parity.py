@@ -306,3 +306,16 @@ def test_native_makes_uuid7_event_ids_when_none_is_given() -> None:
         assert str(parsed) == text
         assert parsed.version == 7
         assert parsed.int >> 80 == NOW
+
+
+def test_native_and_python_agree_on_pathological_events() -> None:
+    events = [
+        b'{"event": "a", "properties": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}",
+        b'{"event": "a", "properties": {"x": ' + b"[" * 990 + b"]" * 990 + b"}}",
+        b'{"event": "a", "timestamp": "9999-12-31T24:00:00Z"}',
+        b'{"event": "a", "sent_at": "0001-01-01T00:00:00+01:00"}',
+        msgspec.json.encode({"event": "a", "properties": {"x": "y" * 100_000}}),
+        b'{"event": "a", "context": {"page": {"url": "https://x/?e=bob%40example.com"}}}',
+        b'{"event": "dead:beef::cafe", "anonymous_id": "a"}',
+    ]
+    run_both(Settings(), [(events, Received(received_ms=NOW))])

@@ -160,6 +160,7 @@ def test_process_invalid_event_goes_to_the_dlq() -> None:
     assert record.value == invalid
     assert record.headers == [
         ("tenant", b"default"),
+        ("original_bytes", str(len(invalid)).encode()),
         ("error", b"missing_event"),
         ("error_detail", rejection.detail.encode()),
         ("received_at_ms", str(RECEIVED_MS).encode()),
@@ -426,3 +427,19 @@ def test_process_scrubs_properties_under_the_default_policy() -> None:
     raw = b'{"event": "a", "properties": {"note": "mail ann@example.com"}}'
     outcome = process([raw])
     assert msgspec.json.decode(outcome.records[0].value)["properties"] == {"note": "mail [email]"}
+
+
+def test_process_dlq_value_of_a_huge_event_is_cut() -> None:
+    invalid = msgspec.json.encode({"event": "a", "properties": {"x": "y" * 100_000}})
+    outcome = process([invalid])
+    [record] = outcome.records
+    assert outcome.rejected[0].reason == "event_too_large"
+    assert len(record.value) <= 16 * 1024
+    assert dict(record.headers)["original_bytes"] == str(len(invalid)).encode()
+
+
+def test_process_rejects_nesting_too_deep_to_decode_and_keeps_the_siblings() -> None:
+    deep = b'{"event": "a", "properties": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    outcome = process([deep, b'{"event": "ok"}'])
+    assert [r.reason for r in outcome.rejected] == ["too_deep"]
+    assert outcome.accepted == 1
