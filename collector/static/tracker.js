@@ -159,7 +159,9 @@
   }
 
   function beacon() {
-    if (!window.navigator.sendBeacon) return;
+    // A beacon is fire-and-forget: hand it events only when the collector was reachable a
+    // moment ago. Offline or backing off, they stay in localStorage for the next page.
+    if (!window.navigator.sendBeacon || !window.navigator.onLine || waiting) return;
     var batch = unsent();
     while (batch.length > 0) {
       var part = batch.splice(0, MAX_BATCH);

@@ -129,3 +129,45 @@ def test_tracker_delivers_every_event_once_through_503_and_beacon(
     identify = next(e for e in envelopes if e["type"] == "identify")
     assert identify["user_id"] != "user-9"
     assert identify["traits"]["email"] != "ann@example.com"
+
+
+def test_tracker_keeps_unsent_events_across_a_reload(
+    start_collector: StartCollector, topics: dict[str, str], site: str, tmp_path: Path
+) -> None:
+    collector = start_collector(COLLECTOR_CORS_ORIGINS=site)
+    (tmp_path / "index.html").write_text(PAGE.format(collector=collector.url, key=WRITE_KEY))
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{site}/index.html")
+        page.wait_for_function("window.collector && window.collector.version")
+        context.set_offline(True)
+        for _ in range(21):
+            page.click("#buy")
+        time.sleep(1)
+        stored = page.evaluate("JSON.parse(localStorage.getItem('collector.queue')).length")
+        assert stored >= 21  # the failed batch and the rest wait in localStorage
+        context.set_offline(False)
+        # Still backing off when the page goes: no beacon, the queue stays for the next page.
+        page.reload()
+        page.wait_for_function("window.collector && window.collector.version")
+        page.wait_for_function(
+            "JSON.parse(localStorage.getItem('collector.queue') || '[]').length === 0",
+            timeout=20_000,
+        )
+        browser.close()
+
+    metrics = httpx.get(f"{collector.url}/metrics").text
+    assert not sample(metrics, "collector_http_requests_total", route="/v1/beacon", status="200")
+    envelopes = [
+        msgspec.json.decode(r.value)
+        for r in consume_all(topics["bots"]) + consume_all(topics["web"])
+    ]
+    ids = [e["event_id"] for e in envelopes]
+    assert len(ids) == len(set(ids)), "an event arrived twice"
+    clicks = sorted(e["properties"]["n"] for e in envelopes if e["event"] == "Clicked Buy")
+    assert clicks == list(range(21))
+    # One page view before the reload (kept while offline) and one after it.
+    assert [e["type"] for e in envelopes].count("page") == 2
