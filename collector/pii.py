@@ -39,8 +39,9 @@ _TOKEN_CACHE_LIMIT = 200_000
 _TOP_LEVEL = ("event", "user_id", "anonymous_id", "session_id", "group_id", "previous_id")
 _DROP = object()
 
-# Every pattern needs a digit, an @ (or %40) or, for IPv6 like dead:beef::1, a colon.
-_MAYBE_PII = re.compile(r"[\d@:]")
+# Every pattern needs a digit or an @ (%40 has digits), except IPv6 written in letters
+# (dead:beef::cafe), which needs at least two colons.
+_MAYBE_PII = re.compile(r"[\d@]")
 _PHONE = (
     r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,8}){1,6}(?![\w:])"
     r"|(?<![\w+])\+\d{8,15}(?!\w)"
@@ -133,7 +134,7 @@ def _is_octet(text: str) -> bool:
 
 def scrub_text(text: str) -> str:
     """`text` with emails, IP addresses, phone numbers and card numbers replaced."""
-    if _MAYBE_PII.search(text) is None:
+    if _MAYBE_PII.search(text) is None and text.count(":") < 2:
         return text
     return _FREE_TEXT.sub(_replacement, text)
 

@@ -33,7 +33,6 @@ from collector.bots import (
 )
 from collector.envelope import TrackEvent
 from collector.nesting import MAX_DECODE_DEPTH as _MAX_DECODE_DEPTH
-from collector.nesting import nests_deeper_than as _nests_deeper_than
 from collector.normalize import decode_event as _decode_any_dialect
 from collector.pii import _FREE_TEXT, _replacement, MASK, truncate_ip as _truncate_ip_twin
 
@@ -97,6 +96,37 @@ cpdef object tree_violation(object value, str path, Py_ssize_t depth, Py_ssize_t
             if found is not None:
                 return found
     return None
+
+
+cdef bint _deeper_than(const unsigned char[::1] data, Py_ssize_t limit):
+    """Twin of collector.nesting.nests_deeper_than."""
+    cdef Py_ssize_t i, n = data.shape[0], brackets = 0, depth = 0
+    cdef unsigned char byte
+    cdef bint in_string = False, escaped = False
+    for i in range(n):
+        byte = data[i]
+        if byte == 0x5B or byte == 0x7B:
+            brackets += 1
+    if brackets <= limit:
+        return False
+    for i in range(n):
+        byte = data[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte == 0x5B or byte == 0x7B:
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte == 0x5D or byte == 0x7D:
+            depth -= 1
+    return False
 
 
 cdef inline object _item_violation(object item, str where, Py_ssize_t depth,
@@ -396,6 +426,8 @@ cdef class _State:
     cdef bint pass_properties
     cdef bint has_wildcard
     cdef bint default_ids
+    cdef object bot
+    cdef bint salted
     cdef bint scrub_context
     cdef bint scrub_properties
     cdef bint scrub_traits
@@ -483,9 +515,9 @@ cdef class _State:
         try:
             for raw in events:
                 try:
-                    record, bot = self._one(raw, now, received_at, batch_sent, client_ip,
-                                            user_agent_header, source_override, decode,
-                                            received, &buf)
+                    record = self._one(raw, now, received_at, batch_sent, client_ip,
+                                       user_agent_header, source_override, decode, received,
+                                       &buf)
                 except _Rejected as rejection:
                     rejected.append(_Rejection(index, rejection.reason, rejection.detail))
                     records.append(self._dead_letter(dlq, bytes(raw), rejection, now))
@@ -493,14 +525,14 @@ cdef class _State:
                     continue
                 index += 1
                 accepted += 1
-                if bot is not None:
-                    bots[bot] = bots.get(bot, 0) + 1
+                if self.bot is not None:
+                    bots[self.bot] = bots.get(self.bot, 0) + 1
                     if record is None:
                         dropped += 1
                         continue
-                if record[3]:
+                if self.salted:
                     salted += 1
-                records.append(tuple.__new__(_Record, (record[1], record[0], record[2], record[4])))
+                records.append(record)
         finally:
             free(buf.data)
         outcome = _Outcome(records=records, rejected=rejected)
@@ -510,14 +542,14 @@ cdef class _State:
         outcome.salted = salted
         return outcome
 
-    cdef tuple _one(self, object raw, long long now, str received_at, object batch_sent,
+    cdef object _one(self, object raw, long long now, str received_at, object batch_sent,
                     object client_ip, object user_agent_header, object source_override,
                     object decode, object received, Buffer* buf):
         # normalize (twin: collector.normalize.normalize)
         if len(raw) > self.max_event_bytes:
             raise _Rejected("event_too_large",
                             f"{len(raw)} bytes; the limit is {self.max_event_bytes}")
-        if _nests_deeper_than(bytes(raw)):
+        if _deeper_than(raw, _MAX_DECODE_DEPTH):
             raise _Rejected("too_deep",
                             f"the event nests deeper than {_MAX_DECODE_DEPTH} levels")
         try:
@@ -590,7 +622,8 @@ cdef class _State:
         # bots (twin: collector.bots.BotDetector.verdict)
         bot = self._verdict(context, anonymous_id, source, now)
         if bot is not None and self.drop_bots:
-            return None, bot
+            self.bot = bot
+            return None
 
         # pii (twin: collector.pii.PiiPolicy.apply)
         name = self._top("event", name)
@@ -675,7 +708,10 @@ cdef class _State:
         _append_bytes(buf, _encode(traits))
         _append(buf, b"}", 1)
         value = PyBytes_FromStringAndSize(buf.data, buf.length)
-        return (key, topic, value, salt is not None, headers), bot
+        # Side results, read by process(): cheaper than a tuple per event.
+        self.bot = bot
+        self.salted = salt is not None
+        return tuple.__new__(_Record, (topic, key, value, headers))
 
     cdef inline void _check_string(self, str field, object value) except *:
         if type(value) is str and len(<str>value) > self.max_string:
@@ -907,7 +943,12 @@ cdef str _source_of(dict context):
 cdef str _scrub(str text):
     """Twin of collector.pii.scrub_text."""
     cdef Py_UCS4 c
+    cdef int colons = 0
     for c in text:
-        if c == u"@" or c == u":" or (u"0" <= c <= u"9") or (c > 127 and c.isdecimal()):
+        if c == u"@" or (u"0" <= c <= u"9") or (c > 127 and c.isdecimal()):
             return _FREE_TEXT.sub(_replacement, text)
+        if c == u":":
+            colons += 1
+    if colons >= 2:
+        return _FREE_TEXT.sub(_replacement, text)
     return text

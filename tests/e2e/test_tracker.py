@@ -55,6 +55,11 @@ PAGE = """<!doctype html>
 """
 
 
+def beacons_answered(collector_url: str) -> float:
+    metrics = httpx.get(f"{collector_url}/metrics").text
+    return sample(metrics, "collector_http_requests_total", route="/v1/beacon", status="200") or 0
+
+
 class Quiet(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -99,19 +104,24 @@ def test_tracker_delivers_every_event_once_through_503_and_beacon(
         for _ in range(25):
             page.click("#buy")
         page.evaluate("collector.identify('user-9', {email: 'ann@example.com'})")
-        # The first 20 events are the batch answered 503; the tracker retries after 1 s.
-        time.sleep(2.5)
+        # The first 20 events are the batch answered 503; the tracker retries after about 1 s,
+        # then sends the rest: wait until nothing is queued any more.
+        page.wait_for_function(
+            "JSON.parse(localStorage.getItem('collector.queue') || '[]').length === 0",
+            timeout=20_000,
+        )
         for _ in range(3):
             page.click("#buy")
         page.click("#leave")  # pagehide: what is still queued goes by sendBeacon
         page.wait_for_url(f"{site}/next.html")
-        time.sleep(1)
+        # The browser sends beacons in the background; closing it too early could cancel one.
+        deadline = time.monotonic() + 15
+        while not beacons_answered(collector.url) and time.monotonic() < deadline:
+            time.sleep(0.2)
         browser.close()
 
     assert failed_once, "the tracker never posted a batch"
-    metrics = httpx.get(f"{collector.url}/metrics").text
-    beacons = sample(metrics, "collector_http_requests_total", route="/v1/beacon", status="200")
-    assert beacons, "nothing arrived by sendBeacon on page hide"
+    assert beacons_answered(collector.url), "nothing arrived by sendBeacon on page hide"
     # navigator.webdriver is true under automation: the tracker reports it, and the
     # collector routes the events to the bots topic for that reason.
     records = consume_all(topics["bots"]) + consume_all(topics["web"])
@@ -159,8 +169,7 @@ def test_tracker_keeps_unsent_events_across_a_reload(
         )
         browser.close()
 
-    metrics = httpx.get(f"{collector.url}/metrics").text
-    assert not sample(metrics, "collector_http_requests_total", route="/v1/beacon", status="200")
+    assert not beacons_answered(collector.url)
     envelopes = [
         msgspec.json.decode(r.value)
         for r in consume_all(topics["bots"]) + consume_all(topics["web"])
