@@ -436,6 +436,12 @@ cdef inline int _append_optional_str(Buffer* buf, object text) except -1:
     return _append_str(buf, <str>text)
 
 
+cdef inline int _field(Buffer* buf, bytes name, object text) except -1:
+    # `name` is the separator, the quoted name and the colon, e.g. b',"user_id":'.
+    _append(buf, name, len(name))
+    return _append_optional_str(buf, text)
+
+
 # ---------------------------------------------------------------------------------------------
 # The pipeline
 
@@ -722,17 +728,14 @@ cdef class _State:
         _append_str(buf, event_id)
         _append(buf, b',"kind":"activity","type":', 26)
         _append_str(buf, event_type)
-        _append(buf, b',"event":', 9)
-        _append_optional_str(buf, name)
+        _field(buf, b',"event":', name)
         _append(buf, b',"source":', 10)
         _append_str(buf, source)
         _append(buf, b',"received_at":', 15)
         _append_str(buf, received_at)
-        _append(buf, b',"sent_at":', 11)
-        _append_optional_str(buf, None if sent_ms is None else _format_ms(sent_ms))
+        _field(buf, b',"sent_at":', None if sent_ms is None else _format_ms(sent_ms))
         client_ts = None if client_ms is None else _format_ms(client_ms)
-        _append(buf, b',"client_ts":', 13)
-        _append_optional_str(buf, client_ts)
+        _field(buf, b',"client_ts":', client_ts)
         _append(buf, b',"ts":', 6)
         if ts == now:
             _append_str(buf, received_at)
@@ -745,16 +748,11 @@ cdef class _State:
             _append(buf, b"null", 4)
         else:
             _append_bytes(buf, str(skew).encode())
-        _append(buf, b',"user_id":', 11)
-        _append_optional_str(buf, user_id)
-        _append(buf, b',"anonymous_id":', 16)
-        _append_optional_str(buf, anonymous_id)
-        _append(buf, b',"session_id":', 14)
-        _append_optional_str(buf, session_id)
-        _append(buf, b',"group_id":', 12)
-        _append_optional_str(buf, group_id)
-        _append(buf, b',"previous_id":', 15)
-        _append_optional_str(buf, previous_id)
+        _field(buf, b',"user_id":', user_id)
+        _field(buf, b',"anonymous_id":', anonymous_id)
+        _field(buf, b',"session_id":', session_id)
+        _field(buf, b',"group_id":', group_id)
+        _field(buf, b',"previous_id":', previous_id)
         _append(buf, b',"context":', 11)
         _append_bytes(buf, _encode(context))
         _append(buf, b',"properties":', 14)
