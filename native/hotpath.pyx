@@ -34,7 +34,7 @@ from collector.bots import (
 from collector.envelope import TrackEvent
 from collector.nesting import MAX_DECODE_DEPTH as _MAX_DECODE_DEPTH
 from collector.normalize import decode_event as _decode_any_dialect
-from collector.pii import _FREE_TEXT, _replacement, MASK, truncate_ip as _truncate_ip_twin
+from collector.pii import _FREE_TEXT, _TOP_LEVEL, _replacement, MASK, truncate_ip as _truncate_ip_twin
 
 import_datetime()
 
@@ -477,8 +477,8 @@ cdef class _State:
     cdef dict by_path
     cdef set scrub_paths
     cdef set scrub_last
-    cdef dict top_level
-    cdef frozenset scrub_top
+    cdef tuple top_actions
+    cdef tuple top_scrub
     cdef list common
     cdef bytes tenant
     cdef str bots_topic
@@ -527,8 +527,8 @@ cdef class _State:
         # Every key name a rule or scrub path can concern, so that the walk pays one dict
         # lookup for an ordinary key instead of three.
         self.notable = dict.fromkeys([*self.by_name, *self.by_path, *self.scrub_last], True)
-        self.top_level = dict(twin.pii._top_level)
-        self.scrub_top = frozenset(twin.pii._scrub_top)
+        self.top_actions = tuple(twin.pii._top_level.get(f) for f in _TOP_LEVEL)
+        self.top_scrub = tuple(f in twin.pii._scrub_top for f in _TOP_LEVEL)
         self.scrub_context = ("context",) in self.scrub_paths
         self.scrub_properties = ("properties",) in self.scrub_paths
         self.scrub_traits = ("traits",) in self.scrub_paths
@@ -687,12 +687,12 @@ cdef class _State:
             return None
 
         # pii (twin: collector.pii.PiiPolicy.apply)
-        name = self._top("event", name)
-        user_id = self._top("user_id", user_id)
-        anonymous_id = self._top("anonymous_id", anonymous_id)
-        session_id = self._top("session_id", session_id)
-        group_id = self._top("group_id", group_id)
-        previous_id = self._top("previous_id", previous_id)
+        name = self._top(0, name)
+        user_id = self._top(1, user_id)
+        anonymous_id = self._top(2, anonymous_id)
+        session_id = self._top(3, session_id)
+        group_id = self._top(4, group_id)
+        previous_id = self._top(5, previous_id)
         self._walk(context, ("context",), self.scrub_context)
         passed = self.pass_properties and len(<dict>properties) > 0
         if not passed:
@@ -819,14 +819,16 @@ cdef class _State:
         self.verdicts[user_agent] = verdict
         return verdict
 
-    cdef object _top(self, str field, object value):
+    cdef object _top(self, Py_ssize_t field, object value):
+        # `field` indexes collector.pii._TOP_LEVEL; rules and scrubbing looked up once, at
+        # start-up, in top_actions and top_scrub.
         if value is None:
             return None
-        action = self.top_level.get(field)
+        action = self.top_actions[field]
         if action is not None:
             result = self._act(action, value)
             return None if result is _DROP else result
-        if field in self.scrub_top:
+        if self.top_scrub[field]:
             return _scrub(value)
         return value
 
