@@ -38,6 +38,14 @@ _TOKEN_CACHE_LIMIT = 200_000
 # Envelope fields a rule may name directly (everything else lives under context/properties).
 _TOP_LEVEL = ("event", "user_id", "anonymous_id", "session_id", "group_id", "previous_id")
 _DROP = object()
+# Segment's spelling of the fields rules name.
+_SNAKE = {
+    "userId": "user_id",
+    "anonymousId": "anonymous_id",
+    "groupId": "group_id",
+    "previousId": "previous_id",
+}
+_decode_any = msgspec.json.Decoder().decode
 
 # Every pattern needs a digit or an @ (%40 has digits), except IPv6 written in letters
 # (dead:beef::cafe), which needs at least two colons.
@@ -224,6 +232,35 @@ class PiiPolicy:
         if isinstance(event.properties, dict):
             self._walk(event.properties, ("properties",), ("properties",) in self._scrub_paths)
         self._walk(event.traits, ("traits",), ("traits",) in self._scrub_paths)
+
+    def redact(self, raw: bytes) -> str:
+        """A rejected event, made safe to keep: the field rules applied wherever its shape
+        still allows (in either spelling: user_id or userId), every other string scrubbed.
+        What is not a JSON object at all is scrubbed as text; an event with nothing to
+        redact keeps its original bytes."""
+        try:
+            event = _decode_any(raw)
+        except (msgspec.DecodeError, RecursionError):
+            event = None
+        if not isinstance(event, dict):
+            return scrub_text(raw.decode("utf-8", "replace"))
+        for key in list(event):
+            value = event[key]
+            field = _SNAKE.get(key, key)
+            action = self._top_level.get(field)
+            if action is not None:
+                result = self._act(action, value)
+                if result is _DROP:
+                    del event[key]
+                else:
+                    event[key] = result
+            elif field in ("context", "properties", "traits") and isinstance(value, dict):
+                self._walk(value, (field,), True)
+            else:
+                event[key] = self._descend(value, (field,), True)
+        if event == _decode_any(raw):
+            return raw.decode("utf-8", "replace")
+        return msgspec.json.encode(event).decode()
 
     @property
     def touches_properties(self) -> bool:

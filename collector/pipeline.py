@@ -117,10 +117,10 @@ class Pipeline:
     def _dead_letter(
         self, topic: str, raw: bytes, rejected: Rejected, received: Received
     ) -> Record:
-        # The original event, free-text scrubbed (the DLQ is for debugging clients, and must
-        # not become the one topic where raw emails and card numbers live), and cut to its
-        # first DLQ_VALUE_BYTES: a rejected event may be far larger than Kafka takes.
-        value = scrub_text(raw[:DLQ_VALUE_BYTES].decode("utf-8", "replace")).encode()
+        # The original event, redacted (the DLQ is for debugging clients, and must not become
+        # the one topic where raw ids, emails and card numbers live), and cut to its first
+        # DLQ_VALUE_BYTES: a rejected event may be far larger than Kafka takes.
+        value = self.pii.redact(raw).encode()[:DLQ_VALUE_BYTES]
         headers = [
             ("tenant", self.settings.tenant.encode()),
             ("original_bytes", str(len(raw)).encode()),

@@ -466,6 +466,7 @@ cdef class _State:
     cdef object crawler_search
     cdef object automation_search
     cdef object secret_key
+    cdef object redact
     cdef dict verdicts
     cdef dict tokens
     cdef dict truncated
@@ -513,6 +514,7 @@ cdef class _State:
         self.crawler_search = twin.bots._crawler.search
         self.automation_search = _AUTOMATION.search
         self.secret_key = twin.pii._tokenizer._key
+        self.redact = twin.pii.redact
         self.verdicts = {}
         self.tokens = {}
         self.truncated = {}
@@ -963,7 +965,7 @@ cdef class _State:
         return token
 
     cdef object _dead_letter(self, str topic, bytes raw, object rejection, long long now):
-        value = _scrub(raw[:_DLQ_VALUE_BYTES].decode("utf-8", "replace")).encode()
+        value = self.redact(raw).encode()[:_DLQ_VALUE_BYTES]
         headers = [
             ("tenant", self.tenant),
             ("original_bytes", str(len(raw)).encode()),

@@ -157,7 +157,8 @@ def test_process_invalid_event_goes_to_the_dlq() -> None:
     [record] = outcome.records
     assert record.topic == "events.web.dlq"
     assert record.key is None
-    assert record.value == invalid
+    # The rejected event, with the user id rule applied as it would have been.
+    assert record.value == b'{"type":"track","user_id":"%s"}' % token("u-1").encode()
     assert record.headers == [
         ("tenant", b"default"),
         ("original_bytes", str(len(invalid)).encode()),
@@ -175,9 +176,27 @@ def test_process_dlq_value_is_scrubbed() -> None:
     [record] = process([invalid]).records
     assert record.topic == "events.web.dlq"
     assert record.value == (
-        b'{"type":"track","user_id":"[email]","context":{"ip":"[ip]"},'
-        b'"properties":{"card":"[card]","phone":"[phone]"}}'
+        b'{"type":"track","user_id":"%s","context":{"ip":"198.51.100.0"},'
+        b'"properties":{"card":"[card]","phone":"[phone]"}}' % token("bob@example.com").encode()
     )
+
+
+def test_process_dlq_value_without_anything_to_redact_keeps_its_bytes() -> None:
+    invalid = b'{"type":  "track", "anonymous_id": "a-1"}'
+    [record] = process([invalid]).records
+    assert record.value == invalid
+
+
+def test_process_dlq_value_redacts_segment_spelling_and_unparseable_text() -> None:
+    settings = Settings()
+    segment = b'{"type":"track","userId":"bob","traits":{"email":"bob@example.com"}}'
+    [record] = process([segment], settings).records
+    decoded = msgspec.json.decode(record.value)
+    assert decoded["userId"] == token("bob")
+    assert decoded["traits"]["email"] == token("bob@example.com")
+    [record] = process([b'{"event": "x", "note": "mail bob@example.com" '], settings).records
+    assert b"bob@example.com" not in record.value
+    assert b"[email]" in record.value
 
 
 def test_process_dlq_error_detail_is_scrubbed() -> None:
