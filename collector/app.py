@@ -20,7 +20,7 @@ from starlette.routing import Route
 from collector.config import Settings
 from collector.errors import CollectorError
 from collector.ingest import Ingest
-from collector.limits import BodyLimit
+from collector.limits import BodyLimit, ConcurrencyLimit
 from collector.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from collector.pii import load_secret
 from collector.responses import JSONResponse, error_response
@@ -96,6 +96,12 @@ def create_app(settings: Settings) -> Starlette:
                 allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
                 allow_credentials=False,
                 max_age=3600,
+            ),
+            Middleware(
+                ConcurrencyLimit,
+                max_in_flight=settings.max_in_flight,
+                paths=frozenset(r.path for r in routes if "POST" in (r.methods or ())),
+                retry_after_s=settings.retry_after_s,
             ),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],

@@ -158,6 +158,9 @@ class Settings(_Section, frozen=True):
     create_topics: bool = True
     # Largest request body accepted, in bytes.
     max_body_bytes: int = 1024 * 1024
+    # Ingest requests in flight at once (each may hold a decompressed body and waits for
+    # Kafka); more get 503 with Retry-After.
+    max_in_flight: Positive = 512
     # How long Kafka may take to acknowledge an event before it counts as failed.
     delivery_timeout_ms: int = 30_000
     # How long /readyz waits for broker metadata.
@@ -240,6 +243,7 @@ ENVIRONMENT: dict[str, str] = {
     "COLLECTOR_TOPIC_REPLICATION": "topic_replication",
     "COLLECTOR_CREATE_TOPICS": "create_topics",
     "COLLECTOR_MAX_BODY_BYTES": "max_body_bytes",
+    "COLLECTOR_MAX_IN_FLIGHT": "max_in_flight",
     "COLLECTOR_DELIVERY_TIMEOUT_MS": "delivery_timeout_ms",
     "COLLECTOR_READY_TIMEOUT_MS": "ready_timeout_ms",
     "COLLECTOR_RETRY_AFTER_S": "retry_after_s",

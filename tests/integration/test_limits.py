@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
-from tests.integration.conftest import StartCollector
+from tests.integration.conftest import WRITE_KEY, StartCollector
 from tests.support.kafka import consume_all
+from tests.support.server import BROWSER
 
 LIMIT = 64 * 1024
 
@@ -61,3 +63,37 @@ def test_streamed_body_over_the_limit_is_refused(
         assert response.json()["error"] == "payload_too_large"
         assert client.post("/track", content=iter([at_limit])).status_code == 200
     assert len(consume_all(topic)) == 100
+
+
+def test_requests_over_the_in_flight_limit_get_503_at_once(
+    start_collector: StartCollector, topic: str
+) -> None:
+    # A long linger holds each request in flight, waiting for Kafka.
+    collector = start_collector(COLLECTOR_MAX_IN_FLIGHT="2", COLLECTOR_KAFKA_LINGER_MS="1500")
+    body = b'[{"event": "held"}]'
+    head = (
+        "POST /track HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"User-Agent: {BROWSER['User-Agent']}\r\nAuthorization: Bearer {WRITE_KEY}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    held = []
+    for _ in range(2):
+        sock = socket.create_connection(("127.0.0.1", collector.port), timeout=30)
+        sock.sendall(head + body)
+        held.append(sock)
+    time.sleep(0.3)
+    with collector.client() as client:
+        refused = client.post("/track", json=[{"event": "refused"}])
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        # Health and metrics are never held back.
+        assert client.get("/healthz").status_code == 200
+    for sock in held:
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200")
+        sock.close()
+    events = [r.value for r in consume_all(topic)]
+    assert len(events) == 2
+    assert all(b'"held"' in value for value in events)
