@@ -850,52 +850,37 @@ cdef class _State:
             key = <object>k
             value = <object>v
             here = None
-            action = None
-            if not self.has_wildcard and PyDict_GetItem(self.notable, key) is NULL:
-                # No rule and no scrub path names this key.
-                found = NULL
-                candidate = scrub
-                if type(value) is str:
-                    if candidate:
-                        result = _scrub(value)
-                        if result is not value:
-                            PyDict_SetItem(tree, key, result)
-                elif type(value) is dict:
-                    self._walk(value, path + (key,), candidate)
-                elif type(value) is list:
-                    PyDict_SetItem(tree, key, self._descend(value, path + (key,), candidate))
-                continue
-            found = PyDict_GetItem(self.by_name, key)
-            if found is not NULL:
-                action = <object>found
-            elif self.has_wildcard or PyDict_GetItem(self.by_path, key) is not NULL:
-                here = path + (key,)
-                action = self._rule_for(here)
-            if action is not None:
-                result = self._act(action, value)
-                if result is _DROP:
-                    if dropped is None:
-                        dropped = []
-                    dropped.append(key)
-                else:
-                    PyDict_SetItem(tree, key, result)
-                continue
             candidate = scrub
-            if not candidate and PySet_Contains(self.scrub_last, key):
-                here = path + (key,)
-                candidate = PySet_Contains(self.scrub_paths, here)
+            # Only keys some rule or scrub path names need the lookups below.
+            if self.has_wildcard or PyDict_GetItem(self.notable, key) is not NULL:
+                action = None
+                found = PyDict_GetItem(self.by_name, key)
+                if found is not NULL:
+                    action = <object>found
+                elif self.has_wildcard or PyDict_GetItem(self.by_path, key) is not NULL:
+                    here = path + (key,)
+                    action = self._rule_for(here)
+                if action is not None:
+                    result = self._act(action, value)
+                    if result is _DROP:
+                        if dropped is None:
+                            dropped = []
+                        dropped.append(key)
+                    else:
+                        PyDict_SetItem(tree, key, result)
+                    continue
+                if not candidate and PySet_Contains(self.scrub_last, key):
+                    here = path + (key,)
+                    candidate = PySet_Contains(self.scrub_paths, here)
             if type(value) is str:
                 if candidate:
                     result = _scrub(value)
                     if result is not value:
                         PyDict_SetItem(tree, key, result)
             elif type(value) is dict:
-                if here is None:
-                    here = path + (key,)
-                self._walk(value, here, candidate)
+                self._walk(value, here if here is not None else path + (key,), candidate)
             elif type(value) is list:
-                if here is None:
-                    here = path + (key,)
+                here = here if here is not None else path + (key,)
                 PyDict_SetItem(tree, key, self._descend(value, here, candidate))
         if dropped is not None:
             for key in dropped:
