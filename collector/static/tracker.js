@@ -17,7 +17,13 @@
   var FLUSH_MS = 5000;
   var MAX_QUEUE = 1000;
   var MAX_BACKOFF_MS = 60000;
-  var QUEUE_KEY = "collector.queue";
+  // Each page keeps its own queue, so tabs of one site never overwrite each other's events;
+  // a queue whose page stopped beating (closed, reloaded, crashed) is adopted by the next.
+  var QUEUE_PREFIX = "collector.queue.";
+  var ALIVE_PREFIX = "collector.alive.";
+  var HEARTBEAT_MS = 5000;
+  // Longer than a hidden tab's throttled timers may sleep, so a live tab is never robbed.
+  var ORPHANED_MS = 180000;
   var ANONYMOUS_KEY = "collector.anonymousId";
   var USER_KEY = "collector.userId";
 
@@ -64,7 +70,9 @@
   }
   var userId = storage.getItem(USER_KEY);
   // Events not yet acknowledged, oldest first; `sending` marks those in a request right now.
-  var queue = load(QUEUE_KEY) || [];
+  var tab = uuid();
+  var QUEUE_KEY = QUEUE_PREFIX + tab;
+  var queue = adoptOrphans();
   var sending = {};
   // Delay before the next retry; grows while failures go on, back to 0 on success.
   var backoffMs = 0;
@@ -73,6 +81,36 @@
 
   function save() {
     storage.setItem(QUEUE_KEY, JSON.stringify(queue));
+  }
+
+  function beat() {
+    storage.setItem(ALIVE_PREFIX + tab, String(Date.now()));
+  }
+
+  function adoptOrphans() {
+    var adopted = [];
+    var now = Date.now();
+    var keys = [];
+    try {
+      for (var i = 0; i < window.localStorage.length; i++) keys.push(window.localStorage.key(i));
+    } catch (e) {
+      return adopted;
+    }
+    keys.forEach(function (key) {
+      if (!key || key.indexOf(QUEUE_PREFIX) !== 0) return;
+      var owner = key.slice(QUEUE_PREFIX.length);
+      var alive = parseInt(storage.getItem(ALIVE_PREFIX + owner), 10);
+      if (alive && now - alive < ORPHANED_MS) return;  // its page is still open
+      adopted = adopted.concat(load(key) || []);
+      storage.removeItem(key);
+      storage.removeItem(ALIVE_PREFIX + owner);
+    });
+    var legacy = load("collector.queue");  // queues written before per-page keys
+    if (legacy) {
+      adopted = adopted.concat(legacy);
+      storage.removeItem("collector.queue");
+    }
+    return adopted;
   }
 
   function context() {
@@ -173,7 +211,15 @@
     }
   }
 
-  window.addEventListener("pagehide", beacon);
+  window.addEventListener("pagehide", function () {
+    beacon();
+    // Gone: the next page may adopt what is left at once.
+    storage.removeItem(ALIVE_PREFIX + tab);
+    if (queue.length === 0) storage.removeItem(QUEUE_KEY);
+  });
+  window.addEventListener("pageshow", beat);
+  beat();
+  window.setInterval(beat, HEARTBEAT_MS);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden") beacon();
   });

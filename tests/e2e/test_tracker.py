@@ -38,6 +38,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+# Events waiting in localStorage, over every page's queue.
+QUEUED = (
+    "Object.keys(localStorage).filter(k => k.startsWith('collector.queue.'))"
+    ".reduce((n, k) => n + JSON.parse(localStorage.getItem(k)).length, 0)"
+)
+
 PAGE = """<!doctype html>
 <html><head><title>Shop</title>
 <script src="{collector}/tracker.js" data-write-key="{key}"></script>
@@ -107,7 +113,7 @@ def test_tracker_delivers_every_event_once_through_503_and_beacon(
         # The first 20 events are the batch answered 503; the tracker retries after about 1 s,
         # then sends the rest: wait until nothing is queued any more.
         page.wait_for_function(
-            "JSON.parse(localStorage.getItem('collector.queue') || '[]').length === 0",
+            f"{QUEUED} === 0",
             timeout=20_000,
         )
         for _ in range(3):
@@ -157,14 +163,14 @@ def test_tracker_keeps_unsent_events_across_a_reload(
         for _ in range(21):
             page.click("#buy")
         time.sleep(1)
-        stored = page.evaluate("JSON.parse(localStorage.getItem('collector.queue')).length")
+        stored = page.evaluate(QUEUED)
         assert stored >= 21  # the failed batch and the rest wait in localStorage
         context.set_offline(False)
         # Still backing off when the page goes: no beacon, the queue stays for the next page.
         page.reload()
         page.wait_for_function("window.collector && window.collector.version")
         page.wait_for_function(
-            "JSON.parse(localStorage.getItem('collector.queue') || '[]').length === 0",
+            f"{QUEUED} === 0",
             timeout=20_000,
         )
         browser.close()
@@ -180,3 +186,38 @@ def test_tracker_keeps_unsent_events_across_a_reload(
     assert clicks == list(range(21))
     # One page view before the reload (kept while offline) and one after it.
     assert [e["type"] for e in envelopes].count("page") == 2
+
+
+def test_tracker_tabs_of_one_site_keep_each_others_events(
+    start_collector: StartCollector, topics: dict[str, str], site: str, tmp_path: Path
+) -> None:
+    collector = start_collector(COLLECTOR_CORS_ORIGINS=site)
+    (tmp_path / "index.html").write_text(PAGE.format(collector=collector.url, key=WRITE_KEY))
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        tabs = [context.new_page(), context.new_page()]
+        for tab in tabs:
+            tab.goto(f"{site}/index.html")
+            tab.wait_for_function("window.collector && window.collector.version")
+        context.set_offline(True)
+        for tab, clicks in zip(tabs, (3, 4), strict=True):
+            for _ in range(clicks):
+                tab.click("#buy")
+        # Both tabs' events are stored: neither tab's save overwrote the other's.
+        assert tabs[0].evaluate(QUEUED) >= 7
+        context.set_offline(False)
+        for tab in tabs:
+            tab.evaluate("collector.flush()")
+        tabs[0].wait_for_function(f"{QUEUED} === 0", timeout=30_000)
+        browser.close()
+
+    envelopes = [
+        msgspec.json.decode(r.value)
+        for r in consume_all(topics["bots"]) + consume_all(topics["web"])
+    ]
+    ids = [e["event_id"] for e in envelopes]
+    assert len(ids) == len(set(ids)), "an event arrived twice"
+    clicks = sorted(e["properties"]["n"] for e in envelopes if e["event"] == "Clicked Buy")
+    assert clicks == [0, 0, 1, 1, 2, 2, 3]
