@@ -16,15 +16,17 @@ from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
 import pytest
-from playwright.sync_api import Route, sync_playwright
+from playwright.sync_api import Page, Route, sync_playwright
 
 from tests.integration.conftest import WRITE_KEY, StartCollector
 from tests.support.kafka import consume_all
 from tests.support.metrics import sample
+from tests.support.server import CollectorProcess
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As the environment notes advise for this closed network: no background traffic at all.
@@ -66,6 +68,27 @@ def beacons_answered(collector_url: str) -> float:
     return sample(metrics, "collector_http_requests_total", route="/v1/beacon", status="200") or 0
 
 
+def start_shop(start: StartCollector, site: str, root: Path) -> CollectorProcess:
+    """A collector that accepts the site's origin, and the site's page that loads tracker.js."""
+    collector = start(COLLECTOR_CORS_ORIGINS=site)
+    (root / "index.html").write_text(PAGE.format(collector=collector.url, key=WRITE_KEY))
+    return collector
+
+
+def open_shop(page: Page, site: str) -> None:
+    page.goto(f"{site}/index.html")
+    page.wait_for_function("window.collector && window.collector.version")
+
+
+def delivered(topics: dict[str, str]) -> list[dict[str, Any]]:
+    """Every envelope the tracker's events became, checked to be there once each."""
+    records = consume_all(topics["bots"]) + consume_all(topics["web"])
+    envelopes = [msgspec.json.decode(r.value) for r in records]
+    ids = [e["event_id"] for e in envelopes]
+    assert len(ids) == len(set(ids)), "an event arrived twice"
+    return envelopes
+
+
 class Quiet(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -84,8 +107,7 @@ def site(tmp_path: Path) -> Iterator[str]:
 def test_tracker_delivers_every_event_once_through_503_and_beacon(
     start_collector: StartCollector, topics: dict[str, str], site: str, tmp_path: Path
 ) -> None:
-    collector = start_collector(COLLECTOR_CORS_ORIGINS=site)
-    (tmp_path / "index.html").write_text(PAGE.format(collector=collector.url, key=WRITE_KEY))
+    collector = start_shop(start_collector, site, tmp_path)
     (tmp_path / "next.html").write_text("<!doctype html><title>Next</title><p>bye</p>")
     failed_once: list[str] = []
 
@@ -105,17 +127,13 @@ def test_tracker_delivers_every_event_once_through_503_and_beacon(
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.route(f"{collector.url}/v1/batch", first_batch_fails)
-        page.goto(f"{site}/index.html")
-        page.wait_for_function("window.collector && window.collector.version")
+        open_shop(page, site)
         for _ in range(25):
             page.click("#buy")
         page.evaluate("collector.identify('user-9', {email: 'ann@example.com'})")
         # The first 20 events are the batch answered 503; the tracker retries after about 1 s,
         # then sends the rest: wait until nothing is queued any more.
-        page.wait_for_function(
-            f"{QUEUED} === 0",
-            timeout=20_000,
-        )
+        page.wait_for_function(f"{QUEUED} === 0", timeout=20_000)
         for _ in range(3):
             page.click("#buy")
         page.click("#leave")  # pagehide: what is still queued goes by sendBeacon
@@ -150,15 +168,13 @@ def test_tracker_delivers_every_event_once_through_503_and_beacon(
 def test_tracker_keeps_unsent_events_across_a_reload(
     start_collector: StartCollector, topics: dict[str, str], site: str, tmp_path: Path
 ) -> None:
-    collector = start_collector(COLLECTOR_CORS_ORIGINS=site)
-    (tmp_path / "index.html").write_text(PAGE.format(collector=collector.url, key=WRITE_KEY))
+    collector = start_shop(start_collector, site, tmp_path)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context()
         page = context.new_page()
-        page.goto(f"{site}/index.html")
-        page.wait_for_function("window.collector && window.collector.version")
+        open_shop(page, site)
         context.set_offline(True)
         for _ in range(21):
             page.click("#buy")
@@ -169,19 +185,11 @@ def test_tracker_keeps_unsent_events_across_a_reload(
         # Still backing off when the page goes: no beacon, the queue stays for the next page.
         page.reload()
         page.wait_for_function("window.collector && window.collector.version")
-        page.wait_for_function(
-            f"{QUEUED} === 0",
-            timeout=20_000,
-        )
+        page.wait_for_function(f"{QUEUED} === 0", timeout=20_000)
         browser.close()
 
     assert not beacons_answered(collector.url)
-    envelopes = [
-        msgspec.json.decode(r.value)
-        for r in consume_all(topics["bots"]) + consume_all(topics["web"])
-    ]
-    ids = [e["event_id"] for e in envelopes]
-    assert len(ids) == len(set(ids)), "an event arrived twice"
+    envelopes = delivered(topics)
     clicks = sorted(e["properties"]["n"] for e in envelopes if e["event"] == "Clicked Buy")
     assert clicks == list(range(21))
     # One page view before the reload (kept while offline) and one after it.
@@ -191,16 +199,14 @@ def test_tracker_keeps_unsent_events_across_a_reload(
 def test_tracker_tabs_of_one_site_keep_each_others_events(
     start_collector: StartCollector, topics: dict[str, str], site: str, tmp_path: Path
 ) -> None:
-    collector = start_collector(COLLECTOR_CORS_ORIGINS=site)
-    (tmp_path / "index.html").write_text(PAGE.format(collector=collector.url, key=WRITE_KEY))
+    start_shop(start_collector, site, tmp_path)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context()
         tabs = [context.new_page(), context.new_page()]
         for tab in tabs:
-            tab.goto(f"{site}/index.html")
-            tab.wait_for_function("window.collector && window.collector.version")
+            open_shop(tab, site)
         context.set_offline(True)
         for tab, clicks in zip(tabs, (3, 4), strict=True):
             for _ in range(clicks):
@@ -213,11 +219,6 @@ def test_tracker_tabs_of_one_site_keep_each_others_events(
         tabs[0].wait_for_function(f"{QUEUED} === 0", timeout=30_000)
         browser.close()
 
-    envelopes = [
-        msgspec.json.decode(r.value)
-        for r in consume_all(topics["bots"]) + consume_all(topics["web"])
-    ]
-    ids = [e["event_id"] for e in envelopes]
-    assert len(ids) == len(set(ids)), "an event arrived twice"
+    envelopes = delivered(topics)
     clicks = sorted(e["properties"]["n"] for e in envelopes if e["event"] == "Clicked Buy")
     assert clicks == [0, 0, 1, 1, 2, 2, 3]
