@@ -1,10 +1,16 @@
-"""Builds the Cython hot path in native/ into the collector._hotpath extension.
+"""Builds the Cython modules in native/: the hot path and the librdkafka producer.
 
 Everything else about the package lives in pyproject.toml; setuptools has no declarative way
-to pass Cython compiler directives, so this file only describes the extension.
+to pass Cython compiler directives, so this file only describes the extensions.
+
+collector._producer links against the system's librdkafka (Debian's librdkafka-dev, which
+`make setup` installs). Without its headers the module is skipped with a warning and the
+collector uses confluent-kafka's producer instead.
 """
 
 import os
+import sys
+from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -17,15 +23,32 @@ flags = (
     if sanitize
     else ["-O3"]
 )
+link_flags = flags if sanitize else []
 
 extensions = [
     Extension(
         "collector._hotpath",
         ["native/hotpath.pyx"],
         extra_compile_args=flags,
-        extra_link_args=flags if sanitize else [],
+        extra_link_args=link_flags,
     )
 ]
+if Path("/usr/include/librdkafka/rdkafka.h").exists():
+    extensions.append(
+        Extension(
+            "collector._producer",
+            ["native/producer.pyx"],
+            libraries=["rdkafka"],
+            extra_compile_args=flags,
+            extra_link_args=link_flags,
+        )
+    )
+else:
+    print(
+        "setup.py: librdkafka's headers are missing (apt-get install librdkafka-dev); "
+        "building without the native producer",
+        file=sys.stderr,
+    )
 
 setup(
     ext_modules=cythonize(

@@ -9,11 +9,14 @@ thread as in collector/sinks/kafka.py. CPU is this process's, all threads (librd
 compression and I/O threads included), from the first record handed over to the last
 delivery report. Compression ratio: message bytes over bytes sent, from librdkafka's stats.
 
-Ways compared: `produce()` per record with a per-record delivery callback (what the sink
-does), `produce_batch()` (one call per request batch; per-record reports still come back,
-but it silently drops headers), and librdkafka's C API (`rd_kafka_producev` with headers and a
-C delivery-report callback, bench/c/produce.c linked against the system librdkafka from
-Debian's librdkafka-dev; skipped when that is not installed).
+Ways compared: `produce()` per record with a per-record delivery callback (the sink's
+Python twin, collector/sinks/producer.py), `produce_batch()` (one call per request batch;
+per-record reports still come back, but it silently drops headers), the native producer the
+collector uses (collector._producer: librdkafka's C API from Cython, values not copied,
+reports counted per request in C), and a plain C program on the same C API
+(`rd_kafka_producev` with headers and a C delivery-report callback, bench/c/produce.c linked
+against the system librdkafka from Debian's librdkafka-dev; skipped when that is not
+installed).
 """
 
 from __future__ import annotations
@@ -149,6 +152,71 @@ def run(method: str, level: int, batches: list[list[Record]], bootstrap: str) ->
     }
 
 
+def run_native(level: int, batches: list[list[Record]], bootstrap: str) -> dict[str, Any]:
+    """The same records through the collector's native producer, one send per request."""
+    from collector._producer import Producer as NativeProducer
+
+    topic = f"bench.produce.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=12, replication_factor=1)])[topic].result(
+        30
+    )
+    config = {**from_environment(os.environ).producer_config(), "compression.level": str(level)}
+    producer = NativeProducer(config)
+    requests = [[Record(topic, k, v, h) for _t, k, v, h in records] for records in batches]
+    total = sum(map(len, requests))
+    delivered = failed = 0
+    done = threading.Event()
+
+    def count(reports: list[tuple[object, int, str | None]]) -> None:
+        nonlocal delivered, failed
+        for token, bad, _error in reports:
+            delivered += token  # type: ignore[operator]
+            failed += bad
+        if delivered == total:
+            done.set()
+
+    stopping = threading.Event()
+
+    def poll() -> None:
+        while not stopping.is_set():
+            count(producer.poll(0.1))
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    started_cpu = process_cpu()
+    started = time.perf_counter()
+    for records in requests:
+        while True:
+            try:
+                report = producer.send(records, len(records))
+                break
+            except BufferError:
+                time.sleep(0.005)
+        if report is not None:
+            count([report])
+    handed = time.perf_counter() - started
+    handed_cpu = process_cpu() - started_cpu
+    done.wait(120)
+    elapsed = time.perf_counter() - started
+    cpu = process_cpu() - started_cpu
+    stopping.set()
+    poller.join()
+    producer.flush(30)
+    return {
+        "method": "native collector._producer",
+        "zstd_level": level,
+        "records": total,
+        "delivered": delivered,
+        "failed": failed,
+        "handover_cpu_us_per_record": round(handed_cpu * 1e6 / total, 3),
+        "handover_wall_us_per_record": round(handed * 1e6 / total, 3),
+        "total_cpu_us_per_record": round(cpu * 1e6 / total, 3),
+        "records_per_s": round(total / elapsed),
+        "compression_ratio": None,
+    }
+
+
 def run_c(level: int, batches: list[list[Record]], bootstrap: str) -> dict[str, Any] | None:
     """The same records through the C API, in a C program; None when it cannot be built."""
     root = Path(__file__).resolve().parent.parent
@@ -195,8 +263,11 @@ def main() -> None:
         run("produce", 1, batches, bootstrap),
         run("produce", 3, batches, bootstrap),
         run("produce_batch", 1, batches, bootstrap),
+        run_native(1, batches, bootstrap),
         run("produce", 1, batches, bootstrap),
         run("produce", 3, batches, bootstrap),
+        run_native(1, batches, bootstrap),
+        run_native(3, batches, bootstrap),
     ]
     for level in (1, 3, 1):
         c_result = run_c(level, batches, bootstrap)

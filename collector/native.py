@@ -1,6 +1,9 @@
-"""The hot path: the compiled pipeline when the extension is installed, else its Python twin.
+"""The hot path: the compiled modules when they are built, else their Python twins.
 
-COLLECTOR_NATIVE=0 forces the Python twin (for debugging and for parity tests).
+- `Pipeline`: native/hotpath.pyx, twin collector/pipeline.py.
+- `Producer`: native/producer.pyx (librdkafka's C API), twin collector/sinks/producer.py.
+
+COLLECTOR_NATIVE=0 forces both twins (for debugging and for parity tests).
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ import logging
 import os
 
 from collector import pipeline as _twin
+from collector.sinks import producer as _producer_twin
 
 logger = logging.getLogger(__name__)
 
 Pipeline: type[_twin.Pipeline] = _twin.Pipeline
+Producer: type[_producer_twin.Producer] = _producer_twin.Producer
 IMPLEMENTATION = "python"
+PRODUCER_IMPLEMENTATION = "python"
 
 if os.environ.get("COLLECTOR_NATIVE", "1") != "0":
     try:
@@ -23,3 +29,10 @@ if os.environ.get("COLLECTOR_NATIVE", "1") != "0":
     else:
         Pipeline = _hotpath.Pipeline
         IMPLEMENTATION = "native"
+    try:
+        import collector._producer as _producer
+    except ImportError:  # pragma: no cover - built only where librdkafka's headers are
+        logger.warning("native producer not built; using confluent-kafka's")
+    else:
+        Producer = _producer.Producer
+        PRODUCER_IMPLEMENTATION = "native"

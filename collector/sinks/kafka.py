@@ -1,12 +1,13 @@
-"""The Kafka sink: one confluent-kafka producer per process, and the delivery contract.
+"""The Kafka sink: one producer per process, and the delivery contract.
 
 `send` hands a request's records to librdkafka and returns only when Kafka has acknowledged
 every one of them (acks=all), or raises an Unavailable error: never success for an event
 that may still be lost.
 
-Delivery reports are served by a dedicated thread calling `poll`, so the event loop never
-blocks on librdkafka. Each report only bumps a counter on its request; the request's future
-is woken once, with one thread-safe call, when the last report arrives.
+The producer (collector.native.Producer: librdkafka's C API, or its confluent-kafka twin)
+counts delivery reports per request. A dedicated thread serves them, so the event loop never
+blocks on librdkafka, and wakes a request's future once, with one thread-safe call, when its
+last report has come in.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from typing import cast
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 
 # NewTopic is re-exported by confluent_kafka.admin without being listed in its __all__.
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client import Counter
 
+from collector import native
 from collector.config import Settings
 from collector.errors import DeliveryFailed, DeliveryTimedOut, QueueFull
 from collector.metrics import Metrics
 from collector.pipeline import Record
+from collector.sinks.producer import Refused
 
 logger = logging.getLogger(__name__)
 
@@ -52,49 +56,26 @@ _PRODUCER_ONLY = frozenset(
 )
 
 
-class _Delivery:
-    """Delivery reports of one request, counted on the poll thread.
+class _Waiter:
+    """A request waiting for its delivery reports: the token it hands to the producer."""
 
-    Only the poll thread increments `delivered`; only the event loop writes `expected` (once
-    every record is queued). Whichever side sees the two meet wakes the waiter; a second
-    wake-up is harmless.
-    """
-
-    __slots__ = ("delivered", "error", "expected", "failed", "future", "loop")
+    __slots__ = ("future", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.future: asyncio.Future[None] = loop.create_future()
-        self.delivered = 0
-        self.failed = 0
-        self.error: KafkaError | None = None
-        self.expected: int | None = None
+        self.future: asyncio.Future[tuple[int, str | None]] = loop.create_future()
 
-    def on_delivery(self, error: KafkaError | None, _message: object) -> None:
-        # Runs on the poll thread.
-        if error is not None:
-            self.failed += 1
-            self.error = error
-        self.delivered += 1
-        if self.delivered == self.expected:
-            self.loop.call_soon_threadsafe(self._wake)
-
-    def all_queued(self, count: int) -> None:
-        # Runs on the event loop.
-        self.expected = count
-        if self.delivered == count:
-            self._wake()
-
-    def _wake(self) -> None:
+    def settle(self, failed: int, error: str | None) -> None:
+        # Runs on the event loop; the request may have timed out already.
         if not self.future.done():
-            self.future.set_result(None)
+            self.future.set_result((failed, error))
 
 
 class KafkaSink:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self._settings = settings
         self._metrics = metrics
-        self._producer = Producer(settings.producer_config())
+        self._producer = native.Producer(settings.producer_config())
         self._stopping = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
         self._wait_s = settings.delivery_timeout_ms / 1000 + _REPORT_GRACE_S
@@ -106,7 +87,9 @@ class KafkaSink:
     def _poll(self) -> None:
         while not self._stopping.is_set():
             try:
-                self._producer.poll(0.1)
+                for token, failed, error in self._producer.poll(0.1):
+                    waiter = cast(_Waiter, token)
+                    waiter.loop.call_soon_threadsafe(waiter.settle, failed, error)
             except Exception:
                 # A report that cannot wake its request (its loop gone at shutdown) must not
                 # stop the reports of every other request.
@@ -121,43 +104,33 @@ class KafkaSink:
         if not records:
             return
         retry_after = self._settings.retry_after_s
-        delivery = _Delivery(asyncio.get_running_loop())
-        produce = self._producer.produce
-        on_delivery = delivery.on_delivery
+        waiter = _Waiter(asyncio.get_running_loop())
         started = time.perf_counter()
-        queued = 0
         try:
-            for topic, key, value, headers in records:
-                # The stub's list[tuple[str, str | bytes | None]] is invariant; bytes is fine.
-                produce(topic, value, key, headers=headers, on_delivery=on_delivery)  # type: ignore[arg-type]
-                queued += 1
+            report = self._producer.send(records, waiter)
         except BufferError:
             # Records queued before the queue filled may still be delivered; the client
             # retries the whole batch and consumers deduplicate by event id.
-            delivery.all_queued(queued)
             self._count(self._metrics.records_failed, records, "queue_full")
             raise QueueFull("the collector's Kafka queue is full", retry_after) from None
-        except KafkaException as exc:
-            # librdkafka refused a record outright (too large, unknown topic, ...).
-            delivery.all_queued(queued)
+        except Refused as exc:
             self._count(self._metrics.records_failed, records, "refused")
-            raise DeliveryFailed(
-                f"Kafka's client refused a record: {exc.args[0].str()}", retry_after
-            ) from None
-        delivery.all_queued(queued)
-        try:
-            await asyncio.wait_for(asyncio.shield(delivery.future), self._wait_s)
-        except TimeoutError:
-            self._count(self._metrics.records_failed, records, "timeout")
-            raise DeliveryTimedOut(
-                "Kafka did not acknowledge the events in time", retry_after
-            ) from None
+            raise DeliveryFailed(f"Kafka's client refused a record: {exc}", retry_after) from None
+        if report is None:
+            try:
+                failed, error = await asyncio.wait_for(asyncio.shield(waiter.future), self._wait_s)
+            except TimeoutError:
+                self._count(self._metrics.records_failed, records, "timeout")
+                raise DeliveryTimedOut(
+                    "Kafka did not acknowledge the events in time", retry_after
+                ) from None
+        else:
+            _, failed, error = report
         self._metrics.delivery_seconds.observe(time.perf_counter() - started)
-        if delivery.failed:
+        if failed:
             self._count(self._metrics.records_failed, records, "delivery")
-            reason = delivery.error.str() if delivery.error is not None else "unknown error"
             raise DeliveryFailed(
-                f"Kafka did not take {delivery.failed} of {len(records)} events: {reason}",
+                f"Kafka did not take {failed} of {len(records)} events: {error}",
                 retry_after,
             )
         self._count(self._metrics.records_produced, records)
@@ -189,11 +162,7 @@ class KafkaSink:
 
     def ready(self) -> bool:
         """Whether broker metadata can be fetched now (blocking; call it off the loop)."""
-        try:
-            metadata = self._producer.list_topics(timeout=self._settings.ready_timeout_ms / 1000)
-        except KafkaException:
-            return False
-        return bool(metadata.brokers)
+        return self._producer.has_brokers(self._settings.ready_timeout_ms / 1000)
 
     def close(self, timeout_s: float = 30.0) -> int:
         """Deliver what is queued, stop the poll thread; return how many records remain."""
