@@ -7,6 +7,7 @@
 # truncated addresses and user-agent verdicts, and record values written straight into a
 # byte buffer instead of through an envelope object.
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.datetime cimport (
     datetime_day, datetime_hour, datetime_minute, datetime_month, datetime_second,
@@ -17,7 +18,7 @@ from cpython.object cimport PyObject
 from cpython.set cimport PySet_Contains
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcpy
+from libc.string cimport memchr, memcpy
 from posix.unistd cimport getpid
 
 import hashlib
@@ -44,6 +45,23 @@ cdef object _Rejection = _twin.Rejection
 cdef object _Outcome = _twin.Outcome
 cdef object _decode_event = msgspec.json.Decoder(TrackEvent).decode
 cdef object _decode_object = msgspec.json.Decoder(dict | None).decode
+
+# Fields of a decoded event, read from one msgspec.structs.astuple call instead of an
+# attribute lookup each.
+cdef object _astuple = msgspec.structs.astuple
+cdef Py_ssize_t _F_TYPE = TrackEvent.__struct_fields__.index("type")
+cdef Py_ssize_t _F_EVENT = TrackEvent.__struct_fields__.index("event")
+cdef Py_ssize_t _F_EVENT_ID = TrackEvent.__struct_fields__.index("event_id")
+cdef Py_ssize_t _F_USER_ID = TrackEvent.__struct_fields__.index("user_id")
+cdef Py_ssize_t _F_ANONYMOUS_ID = TrackEvent.__struct_fields__.index("anonymous_id")
+cdef Py_ssize_t _F_SESSION_ID = TrackEvent.__struct_fields__.index("session_id")
+cdef Py_ssize_t _F_TIMESTAMP = TrackEvent.__struct_fields__.index("timestamp")
+cdef Py_ssize_t _F_SENT_AT = TrackEvent.__struct_fields__.index("sent_at")
+cdef Py_ssize_t _F_CONTEXT = TrackEvent.__struct_fields__.index("context")
+cdef Py_ssize_t _F_PROPERTIES = TrackEvent.__struct_fields__.index("properties")
+cdef Py_ssize_t _F_TRAITS = TrackEvent.__struct_fields__.index("traits")
+cdef Py_ssize_t _F_GROUP_ID = TrackEvent.__struct_fields__.index("group_id")
+cdef Py_ssize_t _F_PREVIOUS_ID = TrackEvent.__struct_fields__.index("previous_id")
 cdef object _encode = msgspec.json.Encoder().encode
 cdef object _ValidationError = msgspec.ValidationError
 cdef object _DecodeError = msgspec.DecodeError
@@ -56,6 +74,8 @@ cdef long long _LATEST_MS = 253_402_300_799_999
 cdef long long _FIRST_MS = -62_135_596_800_000
 cdef Py_ssize_t _CACHE_LIMIT = 100_000
 cdef Py_ssize_t _TOKEN_CACHE_LIMIT = 200_000
+cdef Py_ssize_t _SCRUB_CACHE_LIMIT = 50_000
+cdef Py_ssize_t _SCRUB_CACHE_LENGTH = 256
 cdef Py_ssize_t _SALT_LIMIT = 100_000
 
 _MOBILE_LIBRARIES = ("ios", "android", "react-native", "flutter", "kotlin", "swift", "xamarin")
@@ -98,16 +118,36 @@ cpdef object tree_violation(object value, str path, Py_ssize_t depth, Py_ssize_t
     return None
 
 
-cdef bint _deeper_than(const unsigned char[::1] data, Py_ssize_t limit):
-    """Twin of collector.nesting.nests_deeper_than."""
-    cdef Py_ssize_t i, n = data.shape[0], brackets = 0, depth = 0
+cdef bint _deeper_than(object raw, Py_ssize_t limit) except -1:
+    """Twin of collector.nesting.nests_deeper_than (over any bytes-like object)."""
+    cdef Py_buffer view
+    PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
+    try:
+        return _buffer_deeper_than(<const unsigned char*>view.buf, view.len, limit)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef Py_ssize_t _count_byte(const unsigned char* data, Py_ssize_t n, int byte) noexcept:
+    # memchr skips through the bytes with vector instructions; events hold few brackets.
+    cdef const unsigned char* at = data
+    cdef const unsigned char* end = data + n
+    cdef Py_ssize_t count = 0
+    while at < end:
+        at = <const unsigned char*>memchr(at, byte, end - at)
+        if at == NULL:
+            break
+        count += 1
+        at += 1
+    return count
+
+
+cdef bint _buffer_deeper_than(const unsigned char* data, Py_ssize_t n, Py_ssize_t limit) noexcept:
+    cdef Py_ssize_t i, depth = 0
     cdef unsigned char byte
     cdef bint in_string = False, escaped = False
-    for i in range(n):
-        byte = data[i]
-        if byte == 0x5B or byte == 0x7B:
-            brackets += 1
-    if brackets <= limit:
+    # Nesting deeper than `limit` needs more than `limit` opening brackets somewhere.
+    if _count_byte(data, n, 0x7B) + _count_byte(data, n, 0x5B) <= limit:
         return False
     for i in range(n):
         byte = data[i]
@@ -234,17 +274,27 @@ cdef long _entropy_pid = -1
 cdef const char* _HEX = b"0123456789abcdef"
 
 
+cdef void _check_fork():
+    """Forget the random bytes drawn before a fork: a forked worker draws its own.
+
+    Called once per batch (getpid is a system call, too dear for every event).
+    """
+    global _entropy_at, _entropy_pid
+    cdef long pid = getpid()
+    if pid != _entropy_pid:
+        _entropy_at = len(_entropy)
+        _entropy_pid = pid
+
+
 cdef str _uuid7(long long now_ms):
     """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, 74 random bits from os.urandom.
 
-    Random bytes are drawn in bulk; a forked worker draws its own, never its parent's.
+    Random bytes are drawn in bulk, and again after a fork (see _check_fork).
     """
-    global _entropy, _entropy_at, _entropy_pid
-    cdef long pid = getpid()
-    if _entropy_at + 10 > len(_entropy) or pid != _entropy_pid:
+    global _entropy, _entropy_at
+    if _entropy_at + 10 > len(_entropy):
         _entropy = os.urandom(10 * 4096)
         _entropy_at = 0
-        _entropy_pid = pid
     cdef const unsigned char* random = <const unsigned char*><const char*>_entropy
     random += _entropy_at
     _entropy_at += 10
@@ -562,6 +612,7 @@ cdef class _State:
         cdef long long now = received.received_ms
         cdef Py_ssize_t index = 0
         cdef Buffer buf
+        _check_fork()
         buf.capacity = 1024
         buf.length = 0
         buf.data = <char*>malloc(buf.capacity)
@@ -621,29 +672,30 @@ cdef class _State:
             raise _Rejected("invalid_field", str(exc))
         except _DecodeError as exc:
             raise _Rejected("invalid_json", str(exc))
-        event_type = event.type
-        name = event.event
+        cdef tuple fields = _astuple(event)
+        event_type = fields[_F_TYPE]
+        name = fields[_F_EVENT]
         if event_type == "track" and not name:
             raise _Rejected("missing_event", 'a "track" event needs a non-empty "event" name')
-        context = event.context
+        context = fields[_F_CONTEXT]
         if context is None:
             context = {}
-        traits = event.traits
+        traits = fields[_F_TRAITS]
         if traits is None:
             traits = {}
-        raw_properties = event.properties
+        raw_properties = fields[_F_PROPERTIES]
         try:
             properties = _decode_object(raw_properties)
         except _ValidationError as exc:
             raise _Rejected("invalid_field", f"{exc} - at `$.properties`")
         if properties is None:
             properties = {}
-        event_id = event.event_id
-        user_id = event.user_id
-        anonymous_id = event.anonymous_id
-        session_id = event.session_id
-        group_id = event.group_id
-        previous_id = event.previous_id
+        event_id = fields[_F_EVENT_ID]
+        user_id = fields[_F_USER_ID]
+        anonymous_id = fields[_F_ANONYMOUS_ID]
+        session_id = fields[_F_SESSION_ID]
+        group_id = fields[_F_GROUP_ID]
+        previous_id = fields[_F_PREVIOUS_ID]
         self._check_string("event", name)
         self._check_string("event_id", event_id)
         self._check_string("user_id", user_id)
@@ -655,8 +707,8 @@ cdef class _State:
         self._check_tree("properties", properties)
         self._check_tree("traits", traits)
 
-        timestamp = event.timestamp
-        sent_at = event.sent_at
+        timestamp = fields[_F_TIMESTAMP]
+        sent_at = fields[_F_SENT_AT]
         client_ms = None if timestamp is None else _parse_timestamp(timestamp)
         sent_ms = batch_sent if sent_at is None else _parse_timestamp(sent_at)
         cdef long long ts
@@ -982,15 +1034,33 @@ cdef str _source_of(dict context):
     return "web"
 
 
+cdef dict _scrubbed = {}
+
+
 cdef str _scrub(str text):
     """Twin of collector.pii.scrub_text."""
     cdef Py_UCS4 c
     cdef int colons = 0
     for c in text:
         if c == u"@" or (u"0" <= c <= u"9") or (c > 127 and c.isdecimal()):
-            return _FREE_TEXT.sub(_replacement, text)
+            return _scrub_cached(text)
         if c == u":":
             colons += 1
     if colons >= 2:
-        return _FREE_TEXT.sub(_replacement, text)
+        return _scrub_cached(text)
     return text
+
+
+cdef str _scrub_cached(str text):
+    # The same strings come back all the time (user agents, page URLs, titles), and the
+    # regex with its Python callback costs about a microsecond a string. Long strings are
+    # not kept, so the cache stays within about 30 MB.
+    cdef PyObject* cached = PyDict_GetItem(_scrubbed, text)
+    if cached is not NULL:
+        return <str>cached
+    result = _FREE_TEXT.sub(_replacement, text)
+    if len(text) <= _SCRUB_CACHE_LENGTH:
+        if len(_scrubbed) >= _SCRUB_CACHE_LIMIT:
+            _scrubbed.clear()
+        _scrubbed[text] = result
+    return result

@@ -308,6 +308,31 @@ def test_native_makes_uuid7_event_ids_when_none_is_given() -> None:
         assert parsed.int >> 80 == NOW
 
 
+def test_a_forked_worker_draws_its_own_event_id_randomness() -> None:
+    import os
+
+    pipeline = native.Pipeline(Settings(), SECRET)
+
+    def next_id() -> str:
+        outcome = pipeline.process([msgspec.Raw(b'{"event": "a"}')], Received(received_ms=NOW))
+        return str(msgspec.json.decode(outcome.records[0].value)["event_id"])
+
+    next_id()  # the parent has drawn random bytes in bulk
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.write(write, next_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    child_id = os.read(read, 64).decode()
+    os.close(read)
+    parent_id = next_id()
+    # The time part is the same (NOW); the random tail must not be.
+    assert child_id[:8] == parent_id[:8]
+    assert child_id[19:] != parent_id[19:]
+
+
 def test_native_and_python_agree_on_pathological_events() -> None:
     events = [
         b'{"event": "a", "properties": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}",
