@@ -35,7 +35,8 @@ def decode_batch(body: bytes) -> Batch:
         raise InvalidShape(
             f'expected a JSON array of events or {{"batch": [...]}}: {exc}'
         ) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # msgspec reports invalid UTF-8 in a string as UnicodeDecodeError.
         raise InvalidJSON(f"body is not valid JSON: {exc}") from None
     if isinstance(document, list):
         return Batch(document)

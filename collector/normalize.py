@@ -103,7 +103,8 @@ def normalize(
         event = decode_event(raw, received)
     except msgspec.ValidationError as exc:
         raise Rejected("invalid_field", str(exc)) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # msgspec reports invalid UTF-8 in a string as UnicodeDecodeError.
         raise Rejected("invalid_json", str(exc)) from None
     if event.type == "track" and not event.event:
         raise Rejected("missing_event", 'a "track" event needs a non-empty "event" name')
@@ -114,6 +115,8 @@ def normalize(
         properties = _decode_properties(event.properties)
     except msgspec.ValidationError as exc:
         raise Rejected("invalid_field", f"{exc} - at `$.properties`") from None
+    except UnicodeDecodeError as exc:
+        raise Rejected("invalid_json", f"{exc} - at `$.properties`") from None
     _check_limits(event, context, properties, traits, limits)
 
     try:

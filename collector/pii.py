@@ -240,7 +240,7 @@ class PiiPolicy:
         redact keeps its original bytes."""
         try:
             event = _decode_any(raw)
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             event = None
         if not isinstance(event, dict):
             return scrub_text(raw.decode("utf-8", "replace"))

@@ -16,9 +16,10 @@ from cpython.datetime cimport (
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
 from cpython.object cimport PyObject
 from cpython.set cimport PySet_Contains
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+from libc.math cimport isfinite
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 from posix.unistd cimport getpid
 
 import hashlib
@@ -63,9 +64,21 @@ cdef Py_ssize_t _F_TRAITS = TrackEvent.__struct_fields__.index("traits")
 cdef Py_ssize_t _F_GROUP_ID = TrackEvent.__struct_fields__.index("group_id")
 cdef Py_ssize_t _F_PREVIOUS_ID = TrackEvent.__struct_fields__.index("previous_id")
 cdef object _encode = msgspec.json.Encoder().encode
+# The same event with `context` and `traits` left as raw JSON, for the byte-level tree path
+# (see _State._tree); every other field decodes exactly as in TrackEvent.
+cdef object _decode_event_raw_trees = msgspec.json.Decoder(msgspec.defstruct(
+    "TrackEventRawTrees",
+    [
+        (f.name, msgspec.Raw, msgspec.Raw(b"null")) if f.name in ("context", "traits")
+        else (f.name, f.type, f.default)
+        for f in msgspec.structs.fields(TrackEvent)
+    ],
+    kw_only=True,
+)).decode
 cdef object _ValidationError = msgspec.ValidationError
 cdef object _DecodeError = msgspec.DecodeError
 cdef object _DROP = object()
+cdef object _NOT_PLAIN = object()
 cdef object _blake2b = hashlib.blake2b
 cdef object _parse_datetime = ciso8601.parse_datetime
 
@@ -434,6 +447,15 @@ cdef struct Buffer:
     Py_ssize_t capacity
 
 
+cdef int _buffer_init(Buffer* buf) except -1:
+    buf.capacity = 1024
+    buf.length = 0
+    buf.data = <char*>malloc(buf.capacity)
+    if buf.data is NULL:
+        raise MemoryError()
+    return 0
+
+
 cdef inline int _reserve(Buffer* buf, Py_ssize_t extra) except -1:
     cdef Py_ssize_t wanted = buf.length + extra
     cdef char* grown
@@ -480,6 +502,15 @@ cdef int _append_str(Buffer* buf, str text) except -1:
     return _append_bytes(buf, _encode(text))
 
 
+cdef int _append_result(Buffer* buf, object result) except -1:
+    # What a PII rule made of a scalar: a token, the mask, a truncated address, or null.
+    if result is None:
+        return _append(buf, b"null", 4)
+    if type(result) is str:
+        return _append_str(buf, result)
+    return _append_bytes(buf, _encode(result))
+
+
 cdef inline int _append_optional_str(Buffer* buf, object text) except -1:
     if text is None:
         return _append(buf, b"null", 4)
@@ -490,6 +521,141 @@ cdef inline int _field(Buffer* buf, bytes name, object text) except -1:
     # `name` is the separator, the quoted name and the colon, e.g. b',"user_id":'.
     _append(buf, name, len(name))
     return _append_optional_str(buf, text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trees as bytes: context, properties and traits rewritten from the client's JSON straight
+# into the record, as msgspec would encode them after decoding, limit checks and the PII walk
+# (twins: msgspec, collector.nesting.tree_violation, collector.pii.PiiPolicy.apply). Only
+# plain trees take this path: a string with an escape, a float that is not finite, a long
+# integer, a duplicate key, a broken limit, a rule over an object or array, or anything
+# unexpected sends the whole event back through the decoded path, which then decides, so
+# the records and errors stay the twin's.
+
+cdef enum:
+    _PLAIN = 0
+    _FALL_BACK = 1
+    _MAX_PATH = 64
+    _MAX_KEYS = 256
+
+cdef struct _Cursor:
+    const unsigned char* data
+    Py_ssize_t pos
+    Py_ssize_t end
+    # Keys of the objects on the way down from the tree's root (array levels add none).
+    int depth_keys
+    Py_ssize_t key_start[_MAX_PATH]
+    Py_ssize_t key_stop[_MAX_PATH]
+
+
+cdef inline void _skip_space(_Cursor* c) noexcept:
+    cdef unsigned char b
+    while c.pos < c.end:
+        b = c.data[c.pos]
+        if b != 0x20 and b != 0x0A and b != 0x0D and b != 0x09:
+            return
+        c.pos += 1
+
+
+cdef int _string_span(_Cursor* c, Py_ssize_t* start, Py_ssize_t* chars, bint* ascii) noexcept:
+    """At a quote: the string's bytes are data[start:c.pos - 1]. Falls back on any escape,
+    control character or invalid UTF-8 (strict RFC 3629: no overlongs, no surrogates)."""
+    cdef Py_ssize_t at = c.pos + 1, n = 0
+    cdef unsigned char b, b1
+    cdef int more
+    ascii[0] = True
+    start[0] = at
+    while at < c.end:
+        b = c.data[at]
+        if b == 0x22:
+            chars[0] = n
+            c.pos = at + 1
+            return _PLAIN
+        if b == 0x5C or b < 0x20:
+            return _FALL_BACK
+        n += 1
+        if b < 0x80:
+            at += 1
+            continue
+        ascii[0] = False
+        if 0xC2 <= b <= 0xDF:
+            more = 1
+        elif 0xE0 <= b <= 0xEF:
+            more = 2
+        elif 0xF0 <= b <= 0xF4:
+            more = 3
+        else:
+            return _FALL_BACK
+        if at + more >= c.end:
+            return _FALL_BACK
+        b1 = c.data[at + 1]
+        if ((b == 0xE0 and b1 < 0xA0) or (b == 0xED and b1 > 0x9F)
+                or (b == 0xF0 and b1 < 0x90) or (b == 0xF4 and b1 > 0x8F)):
+            return _FALL_BACK
+        for i in range(1, more + 1):
+            if c.data[at + i] & 0xC0 != 0x80:
+                return _FALL_BACK
+        at += more + 1
+    return _FALL_BACK
+
+
+cdef int _number_span(_Cursor* c, bint* integer) noexcept:
+    """A JSON number from c.pos (strict grammar); c.pos ends after it."""
+    cdef Py_ssize_t at = c.pos
+    integer[0] = True
+    if at < c.end and c.data[at] == 0x2D:
+        at += 1
+    if at >= c.end:
+        return _FALL_BACK
+    if c.data[at] == 0x30:
+        at += 1
+    elif 0x31 <= c.data[at] <= 0x39:
+        while at < c.end and 0x30 <= c.data[at] <= 0x39:
+            at += 1
+    else:
+        return _FALL_BACK
+    if at < c.end and c.data[at] == 0x2E:
+        integer[0] = False
+        at += 1
+        if at >= c.end or not (0x30 <= c.data[at] <= 0x39):
+            return _FALL_BACK
+        while at < c.end and 0x30 <= c.data[at] <= 0x39:
+            at += 1
+    if at < c.end and (c.data[at] == 0x65 or c.data[at] == 0x45):
+        integer[0] = False
+        at += 1
+        if at < c.end and (c.data[at] == 0x2B or c.data[at] == 0x2D):
+            at += 1
+        if at >= c.end or not (0x30 <= c.data[at] <= 0x39):
+            return _FALL_BACK
+        while at < c.end and 0x30 <= c.data[at] <= 0x39:
+            at += 1
+    c.pos = at
+    return _PLAIN
+
+
+cdef inline bint _literal(_Cursor* c, const char* word, Py_ssize_t n) noexcept:
+    if c.end - c.pos >= n and memcmp(c.data + c.pos, word, n) == 0:
+        c.pos += n
+        return True
+    return False
+
+
+cdef inline bint _needs_scrub_check(const unsigned char* text, Py_ssize_t n) noexcept:
+    """For ASCII text: whether _scrub could change it (its pre-check, on bytes)."""
+    cdef Py_ssize_t i, colons = 0
+    cdef unsigned char b
+    for i in range(n):
+        b = text[i]
+        if b == 0x40 or 0x30 <= b <= 0x39:
+            return True
+        if b == 0x3A:
+            colons += 1
+    return colons >= 2
+
+
+cdef inline str _text(_Cursor* c, Py_ssize_t start, Py_ssize_t stop):
+    return PyUnicode_DecodeUTF8(<const char*>c.data + start, stop - start, NULL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,6 +721,33 @@ cdef class _State:
     cdef Window per_ip
     cdef Window per_anonymous_id
     cdef Window per_key
+    # The byte-level tree path (see "Trees as bytes"): whether the policy allows it, the
+    # notable keys as UTF-8, scratch buffers for the three trees, and what the scan of
+    # `context` found for the bot verdict and the source.
+    cdef bint trees_as_bytes
+    cdef tuple notable_utf8
+    cdef Buffer context_out
+    cdef Buffer properties_out
+    cdef Buffer traits_out
+    cdef Py_ssize_t root_keys
+    cdef Py_ssize_t root_emitted
+    cdef bint capturing
+    cdef bint found_ip_present
+    cdef bint found_user_agent_present
+    cdef bint found_webdriver
+    cdef object found_ip
+    cdef object found_user_agent
+    cdef object found_library_name
+
+    def __cinit__(self, *args):
+        _buffer_init(&self.context_out)
+        _buffer_init(&self.properties_out)
+        _buffer_init(&self.traits_out)
+
+    def __dealloc__(self):
+        free(self.context_out.data)
+        free(self.properties_out.data)
+        free(self.traits_out.data)
 
     def __init__(self, twin, bytes secret):
         settings = twin.settings
@@ -603,6 +796,10 @@ cdef class _State:
         self.per_ip = Window(settings.bots.rate_window_s * 1000)
         self.per_anonymous_id = Window(settings.bots.rate_window_s * 1000)
         self.per_key = Window(settings.hot_keys.window_s * 1000)
+        # A rule with a wildcard last step concerns every key; such policies keep to the
+        # decoded path.
+        self.trees_as_bytes = not self.has_wildcard
+        self.notable_utf8 = tuple(key.encode() for key in self.notable)
 
     def process(self, events, received):
         cdef list records = []
@@ -666,30 +863,55 @@ cdef class _State:
         if _deeper_than(raw, _MAX_DECODE_DEPTH):
             raise _Rejected("too_deep",
                             f"the event nests deeper than {_MAX_DECODE_DEPTH} levels")
-        try:
-            event = decode(raw) if decode is not None else _decode_any_dialect(raw, received)
-        except _ValidationError as exc:
-            raise _Rejected("invalid_field", str(exc))
-        except _DecodeError as exc:
-            raise _Rejected("invalid_json", str(exc))
-        cdef tuple fields = _astuple(event)
+        # Plain trees are rewritten as bytes (see "Trees as bytes"); any other event, and
+        # every event of the Segment dialect, is decoded whole.
+        cdef tuple fields = None
+        cdef bint fast = False
+        cdef bint passed
+        cdef Py_ssize_t properties_keys = 0
+        context = traits = properties = None
+        if self.trees_as_bytes and decode is not None:
+            try:
+                fields = _astuple(_decode_event_raw_trees(raw))
+            except (_ValidationError, _DecodeError, UnicodeDecodeError):
+                fields = None
+            fast = fields is not None and (
+                self._tree(fields[_F_PROPERTIES], &self.properties_out, "properties",
+                           self.scrub_properties, False) == _PLAIN)
+            properties_keys = self.root_keys
+            fast = fast and self._tree(fields[_F_TRAITS], &self.traits_out, "traits",
+                                       self.scrub_traits, False) == _PLAIN
+            fast = fast and self._tree(fields[_F_CONTEXT], &self.context_out, "context",
+                                       self.scrub_context, True) == _PLAIN
+        if not fast:
+            try:
+                event = decode(raw) if decode is not None else _decode_any_dialect(raw, received)
+            except _ValidationError as exc:
+                raise _Rejected("invalid_field", str(exc))
+            except (_DecodeError, UnicodeDecodeError) as exc:
+                raise _Rejected("invalid_json", str(exc))
+            fields = _astuple(event)
         event_type = fields[_F_TYPE]
         name = fields[_F_EVENT]
         if event_type == "track" and not name:
             raise _Rejected("missing_event", 'a "track" event needs a non-empty "event" name')
-        context = fields[_F_CONTEXT]
-        if context is None:
-            context = {}
-        traits = fields[_F_TRAITS]
-        if traits is None:
-            traits = {}
         raw_properties = fields[_F_PROPERTIES]
-        try:
-            properties = _decode_object(raw_properties)
-        except _ValidationError as exc:
-            raise _Rejected("invalid_field", f"{exc} - at `$.properties`")
-        if properties is None:
-            properties = {}
+        if not fast:
+            context = fields[_F_CONTEXT]
+            if context is None:
+                context = {}
+            traits = fields[_F_TRAITS]
+            if traits is None:
+                traits = {}
+            try:
+                properties = _decode_object(raw_properties)
+            except _ValidationError as exc:
+                raise _Rejected("invalid_field", f"{exc} - at `$.properties`")
+            except UnicodeDecodeError as exc:
+                raise _Rejected("invalid_json", f"{exc} - at `$.properties`")
+            if properties is None:
+                properties = {}
+            properties_keys = len(<dict>properties)
         event_id = fields[_F_EVENT_ID]
         user_id = fields[_F_USER_ID]
         anonymous_id = fields[_F_ANONYMOUS_ID]
@@ -703,9 +925,10 @@ cdef class _State:
         self._check_string("session_id", session_id)
         self._check_string("group_id", group_id)
         self._check_string("previous_id", previous_id)
-        self._check_tree("context", context)
-        self._check_tree("properties", properties)
-        self._check_tree("traits", traits)
+        if not fast:
+            self._check_tree("context", context)
+            self._check_tree("properties", properties)
+            self._check_tree("traits", traits)
 
         timestamp = fields[_F_TIMESTAMP]
         sent_at = fields[_F_SENT_AT]
@@ -720,12 +943,30 @@ cdef class _State:
             if ts > now + self.max_future_ms or ts < _EARLIEST_MS:
                 ts = now
 
-        source = source_override or _source_of(context)
-        if client_ip is not None and "ip" not in context:
-            context["ip"] = client_ip
-        if (source == "web" and user_agent_header is not None
-                and "user_agent" not in context):
-            context["user_agent"] = user_agent_header
+        if fast:
+            source = source_override or _source_of_library(self.found_library_name)
+            ip = self.found_ip
+            if client_ip is not None and not self.found_ip_present:
+                ip = client_ip
+                self._append_context_entry(&self.context_out, "ip", client_ip)
+            user_agent = self.found_user_agent
+            if (source == "web" and user_agent_header is not None
+                    and not self.found_user_agent_present):
+                user_agent = user_agent_header
+                self._append_context_entry(&self.context_out, "user_agent", user_agent_header)
+            _append(&self.context_out, b"}", 1)
+            webdriver = self.found_webdriver
+        else:
+            source = source_override or _source_of(context)
+            if client_ip is not None and "ip" not in context:
+                context["ip"] = client_ip
+            if (source == "web" and user_agent_header is not None
+                    and "user_agent" not in context):
+                context["user_agent"] = user_agent_header
+            ip = context.get("ip")
+            user_agent = context.get("user_agent")
+            webdriver = context.get("webdriver")
+            webdriver = webdriver is True or (type(webdriver) is str and webdriver == "true")
         if not event_id:
             event_id = _uuid7(now) if self.default_ids else self.new_id()
         user_id = _identity(user_id)
@@ -735,7 +976,7 @@ cdef class _State:
         previous_id = _identity(previous_id)
 
         # bots (twin: collector.bots.BotDetector.verdict)
-        bot = self._verdict(context, anonymous_id, source, now)
+        bot = self._verdict(ip, webdriver, user_agent, anonymous_id, source, now)
         if bot is not None and self.drop_bots:
             self.bot = bot
             return None
@@ -747,11 +988,12 @@ cdef class _State:
         session_id = self._top(3, session_id)
         group_id = self._top(4, group_id)
         previous_id = self._top(5, previous_id)
-        self._walk(context, ("context",), self.scrub_context)
-        passed = self.pass_properties and len(<dict>properties) > 0
-        if not passed:
-            self._walk(properties, ("properties",), self.scrub_properties)
-        self._walk(traits, ("traits",), self.scrub_traits)
+        passed = self.pass_properties and properties_keys > 0
+        if not fast:
+            self._walk(context, ("context",), self.scrub_context)
+            if not passed:
+                self._walk(properties, ("properties",), self.scrub_properties)
+            self._walk(traits, ("traits",), self.scrub_traits)
 
         # keying (twin: collector.keying)
         headers = list(self.common)
@@ -808,11 +1050,22 @@ cdef class _State:
         _field(buf, b',"group_id":', group_id)
         _field(buf, b',"previous_id":', previous_id)
         _append(buf, b',"context":', 11)
-        _append_bytes(buf, _encode(context))
+        if fast:
+            _append(buf, self.context_out.data, self.context_out.length)
+        else:
+            _append_bytes(buf, _encode(context))
         _append(buf, b',"properties":', 14)
-        _append_bytes(buf, bytes(raw_properties) if passed else _encode(properties))
+        if passed:
+            _append_bytes(buf, bytes(raw_properties))
+        elif fast:
+            _append(buf, self.properties_out.data, self.properties_out.length)
+        else:
+            _append_bytes(buf, _encode(properties))
         _append(buf, b',"traits":', 10)
-        _append_bytes(buf, _encode(traits))
+        if fast:
+            _append(buf, self.traits_out.data, self.traits_out.length)
+        else:
+            _append_bytes(buf, _encode(traits))
         _append(buf, b"}", 1)
         value = PyBytes_FromStringAndSize(buf.data, buf.length)
         # Side results, read by process(): cheaper than a tuple per event.
@@ -834,18 +1087,17 @@ cdef class _State:
         if found is not None:
             raise _Rejected(*found)
 
-    cdef object _verdict(self, dict context, object anonymous_id, object source,
-                         long long now):
-        ip = context.get("ip")
+    cdef object _verdict(self, object ip, bint webdriver, object user_agent,
+                         object anonymous_id, object source, long long now):
+        # ip, webdriver and user_agent: what `context` holds once the collector's own
+        # entries are in, before any PII rule.
         cdef bint over_ip = (source != "server" and type(ip) is str
                              and self.per_ip.hit(ip, now) > self.max_per_ip)
         cdef bint over_anonymous_id = anonymous_id is not None and (
             self.per_anonymous_id.hit(anonymous_id, now) > self.max_per_anonymous_id
         )
-        webdriver = context.get("webdriver")
-        if webdriver is True or (type(webdriver) is str and webdriver == "true"):
+        if webdriver:
             return WEBDRIVER
-        user_agent = context.get("user_agent")
         if type(user_agent) is str and user_agent:
             verdict = self._user_agent_verdict(user_agent)
             if verdict is not None:
@@ -947,6 +1199,332 @@ cdef class _State:
             return [self._descend(item, path, scrub) for item in <list>value]
         return value
 
+
+    # -- Trees as bytes (twins: msgspec decoding, tree_violation, _walk, msgspec encoding) --
+
+    cdef int _tree(self, object raw, Buffer* out, str root, bint scrub, bint context) except -1:
+        """One tree's raw JSON (an object or null) rewritten into `out`; _FALL_BACK if it
+        is not plain. `context` leaves the object open for the collector's own entries and
+        records what the verdict and the source need."""
+        cdef Py_buffer view
+        cdef _Cursor c
+        cdef int result
+        out.length = 0
+        self.root_keys = 0
+        self.root_emitted = 0
+        PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
+        try:
+            c.data = <const unsigned char*>view.buf
+            c.pos = 0
+            c.end = view.len
+            c.depth_keys = 0
+            self.capturing = context
+            if context:
+                self.found_ip_present = False
+                self.found_user_agent_present = False
+                self.found_webdriver = False
+                self.found_ip = None
+                self.found_user_agent = None
+                self.found_library_name = None
+            _skip_space(&c)
+            if _literal(&c, b"null", 4):
+                _append(out, b"{", 1)
+                if not context:
+                    _append(out, b"}", 1)
+                result = _PLAIN
+            elif c.pos < c.end and c.data[c.pos] == 0x7B:
+                result = self._object(&c, out, root, scrub, 1)
+            else:
+                result = _FALL_BACK
+            _skip_space(&c)
+            return result if c.pos == c.end else _FALL_BACK
+        finally:
+            self.capturing = False
+            PyBuffer_Release(&view)
+
+    cdef int _object(self, _Cursor* c, Buffer* out, str root, bint scrub,
+                     Py_ssize_t depth) except -1:
+        cdef Py_ssize_t starts[_MAX_KEYS]
+        cdef Py_ssize_t lengths[_MAX_KEYS]
+        cdef Py_ssize_t keys = 0, emitted = 0, key_start, key_stop, key_chars, i
+        cdef bint ascii, candidate
+        cdef bint open_end = self.capturing and depth == 1
+        cdef tuple here
+        if depth > self.max_depth or c.depth_keys >= _MAX_PATH:
+            return _FALL_BACK
+        c.pos += 1
+        _append(out, b"{", 1)
+        _skip_space(c)
+        if c.pos < c.end and c.data[c.pos] == 0x7D:
+            c.pos += 1
+        else:
+            while True:
+                _skip_space(c)
+                if c.pos >= c.end or c.data[c.pos] != 0x22:
+                    return _FALL_BACK
+                if _string_span(c, &key_start, &key_chars, &ascii) != _PLAIN:
+                    return _FALL_BACK
+                key_stop = c.pos - 1
+                if key_chars > self.max_string or keys == _MAX_KEYS:
+                    return _FALL_BACK
+                for i in range(keys):
+                    if (lengths[i] == key_stop - key_start and memcmp(
+                            c.data + starts[i], c.data + key_start, key_stop - key_start) == 0):
+                        return _FALL_BACK
+                starts[keys] = key_start
+                lengths[keys] = key_stop - key_start
+                keys += 1
+                if depth == 1 and keys > self.max_properties:
+                    return _FALL_BACK
+                _skip_space(c)
+                if c.pos >= c.end or c.data[c.pos] != 0x3A:
+                    return _FALL_BACK
+                c.pos += 1
+                _skip_space(c)
+                if c.pos >= c.end:
+                    return _FALL_BACK
+                if self.capturing and self._capture(c, depth, key_start, key_stop) != _PLAIN:
+                    return _FALL_BACK
+                candidate = scrub
+                if self._notable(c.data + key_start, key_stop - key_start):
+                    key = _text(c, key_start, key_stop)
+                    here = None
+                    action = None
+                    found = PyDict_GetItem(self.by_name, key)
+                    if found is not NULL:
+                        action = <object>found
+                    elif PyDict_GetItem(self.by_path, key) is not NULL:
+                        here = self._path(c, root) + (key,)
+                        action = self._rule_for(here)
+                    if action is not None:
+                        value = self._scalar(c)
+                        if value is _NOT_PLAIN:
+                            return _FALL_BACK
+                        result = self._act(action, value)
+                        if result is not _DROP:
+                            if emitted:
+                                _append(out, b",", 1)
+                            _append(out, <const char*>c.data + key_start - 1, key_stop - key_start + 2)
+                            _append(out, b":", 1)
+                            _append_result(out, result)
+                            emitted += 1
+                        if self._next_member(c) != _PLAIN:
+                            return _FALL_BACK
+                        if c.data[c.pos - 1] == 0x7D:
+                            break
+                        continue
+                    if not candidate and PySet_Contains(self.scrub_last, key):
+                        if here is None:
+                            here = self._path(c, root) + (key,)
+                        candidate = PySet_Contains(self.scrub_paths, here)
+                if emitted:
+                    _append(out, b",", 1)
+                _append(out, <const char*>c.data + key_start - 1, key_stop - key_start + 2)
+                _append(out, b":", 1)
+                emitted += 1
+                c.key_start[c.depth_keys] = key_start
+                c.key_stop[c.depth_keys] = key_stop
+                c.depth_keys += 1
+                if self._value(c, out, root, candidate, depth) != _PLAIN:
+                    return _FALL_BACK
+                c.depth_keys -= 1
+                if self._next_member(c) != _PLAIN:
+                    return _FALL_BACK
+                if c.data[c.pos - 1] == 0x7D:
+                    break
+        if depth == 1:
+            self.root_keys = keys
+            self.root_emitted = emitted
+        if not open_end:
+            _append(out, b"}", 1)
+        return _PLAIN
+
+    cdef int _next_member(self, _Cursor* c) except -1:
+        # After a member: a comma (another member follows) or the closing brace.
+        _skip_space(c)
+        if c.pos < c.end and (c.data[c.pos] == 0x2C or c.data[c.pos] == 0x7D):
+            c.pos += 1
+            return _PLAIN
+        return _FALL_BACK
+
+    cdef int _array(self, _Cursor* c, Buffer* out, str root, bint scrub,
+                    Py_ssize_t depth) except -1:
+        if depth > self.max_depth:
+            return _FALL_BACK
+        c.pos += 1
+        _append(out, b"[", 1)
+        _skip_space(c)
+        if c.pos < c.end and c.data[c.pos] == 0x5D:
+            c.pos += 1
+            _append(out, b"]", 1)
+            return _PLAIN
+        while True:
+            _skip_space(c)
+            if c.pos >= c.end or self._value(c, out, root, scrub, depth) != _PLAIN:
+                return _FALL_BACK
+            _skip_space(c)
+            if c.pos >= c.end:
+                return _FALL_BACK
+            if c.data[c.pos] == 0x2C:
+                _append(out, b",", 1)
+            elif c.data[c.pos] == 0x5D:
+                c.pos += 1
+                _append(out, b"]", 1)
+                return _PLAIN
+            else:
+                return _FALL_BACK
+            c.pos += 1
+
+    cdef int _value(self, _Cursor* c, Buffer* out, str root, bint scrub,
+                    Py_ssize_t depth) except -1:
+        """One value inside a container at `depth`, copied or rewritten into `out`."""
+        cdef Py_ssize_t start, chars, at = c.pos
+        cdef bint ascii, integer
+        cdef unsigned char b = c.data[c.pos]
+        if b == 0x22:
+            if _string_span(c, &start, &chars, &ascii) != _PLAIN or chars > self.max_string:
+                return _FALL_BACK
+            if scrub and (not ascii or _needs_scrub_check(c.data + start, c.pos - 1 - start)):
+                text = _text(c, start, c.pos - 1)
+                scrubbed = _scrub(text)
+                if scrubbed is not text:
+                    _append_str(out, scrubbed)
+                    return _PLAIN
+            _append(out, <const char*>c.data + at, c.pos - at)
+            return _PLAIN
+        if b == 0x7B:
+            return self._object(c, out, root, scrub, depth + 1)
+        if b == 0x5B:
+            return self._array(c, out, root, scrub, depth + 1)
+        if _literal(c, b"true", 4) or _literal(c, b"false", 5) or _literal(c, b"null", 4):
+            _append(out, <const char*>c.data + at, c.pos - at)
+            return _PLAIN
+        if _number_span(c, &integer) != _PLAIN:
+            return _FALL_BACK
+        if integer:
+            # msgspec decodes -0 as the integer 0; past 18 digits leave it to msgspec.
+            if c.pos - at - (c.data[at] == 0x2D) > 18:
+                return _FALL_BACK
+            if c.pos - at == 2 and c.data[at] == 0x2D and c.data[at + 1] == 0x30:
+                _append(out, b"0", 1)
+            else:
+                _append(out, <const char*>c.data + at, c.pos - at)
+            return _PLAIN
+        number = float(PyBytes_FromStringAndSize(<const char*>c.data + at, c.pos - at))
+        if not isfinite(number):
+            return _FALL_BACK
+        _append_bytes(out, _encode(number))
+        return _PLAIN
+
+    cdef object _scalar(self, _Cursor* c):
+        """The value at the cursor as msgspec decodes it, for a rule to act on, or
+        _NOT_PLAIN (objects, arrays, and what _value would not take either)."""
+        cdef Py_ssize_t start, chars, at = c.pos
+        cdef bint ascii, integer
+        cdef unsigned char b = c.data[c.pos]
+        if b == 0x22:
+            if _string_span(c, &start, &chars, &ascii) != _PLAIN or chars > self.max_string:
+                return _NOT_PLAIN
+            return _text(c, start, c.pos - 1)
+        if b == 0x7B or b == 0x5B:
+            return _NOT_PLAIN
+        if _literal(c, b"true", 4):
+            return True
+        if _literal(c, b"false", 5):
+            return False
+        if _literal(c, b"null", 4):
+            return None
+        if _number_span(c, &integer) != _PLAIN:
+            return _NOT_PLAIN
+        text = PyBytes_FromStringAndSize(<const char*>c.data + at, c.pos - at)
+        if integer:
+            if c.pos - at - (c.data[at] == 0x2D) > 18:
+                return _NOT_PLAIN
+            return int(text)
+        number = float(text)
+        return number if isfinite(number) else _NOT_PLAIN
+
+    cdef int _capture(self, _Cursor* c, Py_ssize_t depth, Py_ssize_t key_start,
+                      Py_ssize_t key_stop) except -1:
+        """What the verdict and the source read from `context`, before any rule: `ip`,
+        `user_agent`, `webdriver` and `library.name`."""
+        cdef Py_ssize_t n = key_stop - key_start, start, chars
+        cdef const unsigned char* key = c.data + key_start
+        cdef _Cursor peek
+        cdef bint ascii
+        cdef bint string = c.data[c.pos] == 0x22
+        if n != 2 and n != 4 and n != 9 and n != 10:
+            return _PLAIN
+        # A look ahead at the value; the scan itself then goes on from c.
+        peek.data = c.data
+        peek.pos = c.pos
+        peek.end = c.end
+        if depth == 1:
+            if n == 2 and memcmp(key, b"ip", 2) == 0:
+                self.found_ip_present = True
+                if string:
+                    if _string_span(&peek, &start, &chars, &ascii) != _PLAIN:
+                        return _FALL_BACK
+                    self.found_ip = _text(&peek, start, peek.pos - 1)
+            elif n == 10 and memcmp(key, b"user_agent", 10) == 0:
+                self.found_user_agent_present = True
+                if string:
+                    if _string_span(&peek, &start, &chars, &ascii) != _PLAIN:
+                        return _FALL_BACK
+                    self.found_user_agent = _text(&peek, start, peek.pos - 1)
+            elif n == 9 and memcmp(key, b"webdriver", 9) == 0:
+                self.found_webdriver = (
+                    _literal(&peek, b"true", 4) or _literal(&peek, b'"true"', 6))
+        elif (depth == 2 and string and n == 4 and memcmp(key, b"name", 4) == 0
+                and c.depth_keys == 1 and c.key_stop[0] - c.key_start[0] == 7
+                and memcmp(c.data + c.key_start[0], b"library", 7) == 0):
+            if _string_span(&peek, &start, &chars, &ascii) != _PLAIN:
+                return _FALL_BACK
+            self.found_library_name = _text(&peek, start, peek.pos - 1)
+        return _PLAIN
+
+    cdef bint _notable(self, const unsigned char* key, Py_ssize_t n):
+        for name in self.notable_utf8:
+            if len(<bytes>name) == n and memcmp(<const char*><bytes>name, key, n) == 0:
+                return True
+        return False
+
+    cdef tuple _path(self, _Cursor* c, str root):
+        cdef int i
+        keys = [root]
+        for i in range(c.depth_keys):
+            keys.append(_text(c, c.key_start[i], c.key_stop[i]))
+        return tuple(keys)
+
+    cdef int _append_context_entry(self, Buffer* out, str key, str value) except -1:
+        """An entry the collector adds to `context` (ip, user_agent), through the PII rules
+        as _walk takes it."""
+        candidate = self.scrub_context
+        if PyDict_GetItem(self.notable, key) is not NULL:
+            found = PyDict_GetItem(self.by_name, key)
+            action = <object>found if found is not NULL else (
+                self._rule_for(("context", key))
+                if PyDict_GetItem(self.by_path, key) is not NULL else None)
+            if action is not None:
+                result = self._act(action, value)
+                if result is not _DROP:
+                    self._append_key(out, key)
+                    _append_result(out, result)
+                return 0
+            if not candidate and PySet_Contains(self.scrub_last, key):
+                candidate = PySet_Contains(self.scrub_paths, ("context", key))
+        self._append_key(out, key)
+        _append_str(out, _scrub(value) if candidate else value)
+        return 0
+
+    cdef int _append_key(self, Buffer* out, str key) except -1:
+        if self.root_emitted:
+            _append(out, b",", 1)
+        self.root_emitted += 1
+        _append_str(out, key)
+        _append(out, b":", 1)
+        return 0
+
     cdef object _rule_for(self, tuple path):
         cdef Py_ssize_t n = len(path), i
         for candidates in (self.by_path.get(path[n - 1]), self.by_path.get("*")):
@@ -1022,7 +1600,11 @@ cdef inline object _identity(object value):
 cdef str _source_of(dict context):
     """Twin of collector.normalize.source_of."""
     library = context.get("library")
-    name = library.get("name") if type(library) is dict else None
+    return _source_of_library(library.get("name") if type(library) is dict else None)
+
+
+cdef str _source_of_library(object name):
+    # `name`: context.library.name, whatever the client put there.
     if type(name) is str:
         name = name.lower()
         for marker in _SERVER_LIBRARIES:

@@ -37,7 +37,7 @@ def decode_segment_batch(body: bytes) -> Batch:
         document = _decode_batch(body)
     except msgspec.ValidationError as exc:
         raise InvalidShape(f'expected {{"batch": [...]}}: {exc}') from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidJSON(f"body is not valid JSON: {exc}") from None
     try:
         sent_ms = None if document.sent_at is None else timestamps.parse(document.sent_at)
@@ -52,7 +52,7 @@ def decode_single(body: bytes) -> Batch:
         _decode_object(body)
     except msgspec.ValidationError as exc:
         raise InvalidShape(f"expected one event object: {exc}") from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidJSON(f"body is not valid JSON: {exc}") from None
     return Batch([msgspec.Raw(body)])
 

@@ -45,7 +45,16 @@ def test_decode_batch_keeps_unicode_and_big_numbers_byte_for_byte() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"nope", b"[{", b'{"batch": [}', b"\xff\xfe", b"[1,]", b'[{"a": 1}] trailing'],
+    [
+        b"nope",
+        b"[{",
+        b'{"batch": [}',
+        b"\xff\xfe",
+        b"[1,]",
+        b'[{"a": 1}] trailing',
+        # msgspec reports invalid UTF-8 inside a string as UnicodeDecodeError.
+        b'{"batch": [], "sent_at": "\xff"}',
+    ],
 )
 def test_decode_batch_rejects_malformed_json(body: bytes) -> None:
     with pytest.raises(InvalidJSON, match="not valid JSON"):

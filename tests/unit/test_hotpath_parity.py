@@ -101,6 +101,44 @@ times = st.one_of(
 )
 
 
+# Trees as a client may write them, put in verbatim: spacing, number spellings, duplicate keys,
+# escapes, invalid UTF-8 and control characters, rules meeting scalars and containers, what
+# the bot verdict and the source read from context. The native path rewrites plain trees as
+# bytes and must agree with the twin's decode-walk-encode on every one of these.
+RAW_TREES = [
+    b'{ "a" : 1 ,\n "b" : [ 1 , 2 ] ,\t"c" : { } , "d" : [ ] }',
+    b'{"n": [1E5, -0, 1.50, 0e0, -0.0, 1e-400, 123456789012345678, -12345678901234567]}',
+    b'{"n": -0, "m": [0, -1, 2.5e-3]}',
+    b'{"n": -123456789012345678901}',
+    b'{"n": 1e400}',
+    b'{"a": 1, "a": 2}',
+    b'{"a": "\xff"}',
+    b'{"a": "\xed\xa0\x80"}',
+    b'{"a": "\xc0\xaf"}',
+    b'{"a": "x\ty"}',
+    b'{"a": "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x99\x82 \x7f \xd9\xa3 digits"}',
+    b'{"a": "tab\\tand \\"quote\\" \\u00e9"}',
+    b'{"email": 12345, "ip": true, "phone": null, "note": 1.5, "name": false}',
+    b'{"email": {"x": 1}, "phone": [1, "a"]}',
+    b'{"library": {"name": "analytics-ios"}, "user_agent": 5, "webdriver": "true"}',
+    b'{"library": [{"name": "analytics-python"}], "ip": null, "user_agent": ""}',
+    b'{"library": {"name": 7}, "webdriver": true, "ip": "198.51.100.23"}',
+    b'{"page": {"url": "https://x.example/a?b=1&c=bob@example.com", "title": "Call 555 123 4567"}}',
+    b'{"traits": {"email": "a@b.co", "note": "ann@example.com"}, "x": ["4111 1111 1111 1111"]}',
+    b"[1, 2]",
+    b'"text"',
+    b"null",
+    b"{}",
+    b'{"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}',
+    b'{"kkkkkkkkkk": "vvvvvvvvvv", "k": ["vvvvvvvvvv"]}',
+    b'{"a": -}',
+    b'{"a": 01}',
+    b'{"a": tru}',
+    b'{"a": 1,}',
+    b'{"a" 1}',
+]
+
+
 @st.composite
 def events(draw: st.DrawFn) -> bytes:
     event: dict[str, Any] = {}
@@ -147,6 +185,9 @@ def events(draw: st.DrawFn) -> bytes:
         if draw(st.booleans()):
             context["traits"] = {"email": draw(st.sampled_from(PII_TEXT)), "name": "Ann"}
         event["context"] = context
+    for tree in ("context", "properties", "traits"):
+        if draw(st.integers(0, 3)) == 0:
+            event[tree] = msgspec.Raw(draw(st.sampled_from(RAW_TREES)))
     raw = msgspec.json.encode(event)
     mutation = draw(st.sampled_from(["none", "none", "surrogates", "lone", "garbage", "array"]))
     if mutation == "surrogates" and raw.endswith(b"}"):
@@ -331,6 +372,21 @@ def test_a_forked_worker_draws_its_own_event_id_randomness() -> None:
     # The time part is the same (NOW); the random tail must not be.
     assert child_id[:8] == parent_id[:8]
     assert child_id[19:] != parent_id[19:]
+
+
+@pytest.mark.parametrize("tree", ["context", "properties", "traits"])
+def test_native_and_python_agree_on_every_raw_tree(tree: str) -> None:
+    events = [
+        msgspec.json.encode({"event": "e", "anonymous_id": "a", tree: msgspec.Raw(raw)})
+        for raw in RAW_TREES
+    ]
+    received = Received(received_ms=NOW, client_ip="198.51.100.7", user_agent=AGENTS[0])
+    scrub_all = Pii(
+        rules={"**.email": "tokenize", "**.ip": "truncate_ip", "**.note": "drop"},
+        scrub_paths=["context", "properties", "traits"],
+    )
+    for policy in [Settings(), Settings(pii=scrub_all), Settings(limits=Limits(max_depth=2))]:
+        run_both(policy, [(events, received)])
 
 
 def test_native_and_python_agree_on_pathological_events() -> None:

@@ -462,3 +462,22 @@ def test_process_rejects_nesting_too_deep_to_decode_and_keeps_the_siblings() -> 
     outcome = process([deep, b'{"event": "ok"}'])
     assert [r.reason for r in outcome.rejected] == ["too_deep"]
     assert outcome.accepted == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'{"event": "\xff"}',
+        b'{"event": "a", "context": {"page": "\xed\xa0\x80"}}',
+        b'{"event": "a", "properties": {"x": "caf\xc3"}}',
+    ],
+)
+def test_process_invalid_utf8_rejects_that_event_only(bad: bytes) -> None:
+    outcome = process([b'{"event": "before"}', bad, b'{"event": "after"}'])
+    assert [decode(r).event for r in outcome.records if not r.topic.endswith(".dlq")] == [
+        "before",
+        "after",
+    ]
+    assert [(r.index, r.reason) for r in outcome.rejected] == [(1, "invalid_json")]
+    [dead] = [r for r in outcome.records if r.topic.endswith(".dlq")]
+    assert dict(dead.headers)["error"] == b"invalid_json"
