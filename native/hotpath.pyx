@@ -17,6 +17,9 @@ from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
 from cpython.object cimport PyObject
 from cpython.set cimport PySet_Contains
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object text)
 from libc.math cimport isfinite
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
@@ -481,25 +484,29 @@ cdef inline int _append_bytes(Buffer* buf, bytes data) except -1:
 
 
 cdef int _append_str(Buffer* buf, str text) except -1:
-    # Plain ASCII without quotes, backslashes or control characters is copied as it is, as
-    # msgspec writes it; anything else is left to msgspec's own escaping.
+    # Text without quotes, backslashes, control characters or DEL is written as its UTF-8,
+    # as msgspec writes it; anything else is left to msgspec's own escaping (as is text
+    # with lone surrogates, which has no UTF-8).
     cdef Py_ssize_t n, i
     cdef const char* utf8
     cdef unsigned char c
-    if text.isascii():
+    if PyUnicode_IS_ASCII(text):
         utf8 = PyUnicode_AsUTF8AndSize(text, &n)
-        for i in range(n):
-            c = <unsigned char>utf8[i]
-            if c < 0x20 or c == 0x22 or c == 0x5C or c == 0x7F:
-                break
-        else:
-            _reserve(buf, n + 2)
-            buf.data[buf.length] = b'"'
-            memcpy(buf.data + buf.length + 1, utf8, n)
-            buf.data[buf.length + n + 1] = b'"'
-            buf.length += n + 2
-            return 0
-    return _append_bytes(buf, _encode(text))
+    else:
+        try:
+            utf8 = PyUnicode_AsUTF8AndSize(text, &n)
+        except UnicodeEncodeError:
+            return _append_bytes(buf, _encode(text))
+    for i in range(n):
+        c = <unsigned char>utf8[i]
+        if c < 0x20 or c == 0x22 or c == 0x5C or c == 0x7F:
+            return _append_bytes(buf, _encode(text))
+    _reserve(buf, n + 2)
+    buf.data[buf.length] = b'"'
+    memcpy(buf.data + buf.length + 1, utf8, n)
+    buf.data[buf.length + n + 1] = b'"'
+    buf.length += n + 2
+    return 0
 
 
 cdef int _append_result(Buffer* buf, object result) except -1:
@@ -738,6 +745,8 @@ cdef class _State:
     cdef object found_ip
     cdef object found_user_agent
     cdef object found_library_name
+    cdef tuple ip_entry
+    cdef tuple user_agent_entry
 
     def __cinit__(self, *args):
         _buffer_init(&self.context_out)
@@ -800,6 +809,8 @@ cdef class _State:
         # decoded path.
         self.trees_as_bytes = not self.has_wildcard
         self.notable_utf8 = tuple(key.encode() for key in self.notable)
+        self.ip_entry = self._context_entry_policy("ip")
+        self.user_agent_entry = self._context_entry_policy("user_agent")
 
     def process(self, events, received):
         cdef list records = []
@@ -948,12 +959,13 @@ cdef class _State:
             ip = self.found_ip
             if client_ip is not None and not self.found_ip_present:
                 ip = client_ip
-                self._append_context_entry(&self.context_out, "ip", client_ip)
+                self._append_context_entry(&self.context_out, "ip", self.ip_entry, client_ip)
             user_agent = self.found_user_agent
             if (source == "web" and user_agent_header is not None
                     and not self.found_user_agent_present):
                 user_agent = user_agent_header
-                self._append_context_entry(&self.context_out, "user_agent", user_agent_header)
+                self._append_context_entry(
+                    &self.context_out, "user_agent", self.user_agent_entry, user_agent_header)
             _append(&self.context_out, b"}", 1)
             webdriver = self.found_webdriver
         else:
@@ -1496,23 +1508,32 @@ cdef class _State:
             keys.append(_text(c, c.key_start[i], c.key_stop[i]))
         return tuple(keys)
 
-    cdef int _append_context_entry(self, Buffer* out, str key, str value) except -1:
+    cdef tuple _context_entry_policy(self, str key):
+        """(rule action or None, scrubbed?) for an entry the collector adds to `context`, as
+        _walk would find them; the path is always ("context", key), so this is worked out
+        once, at start-up."""
+        candidate = self.scrub_context
+        if key in self.notable:
+            action = self.by_name.get(key)
+            if action is None and key in self.by_path:
+                action = self._rule_for(("context", key))
+            if action is not None:
+                return action, False
+            if not candidate and key in self.scrub_last:
+                candidate = ("context", key) in self.scrub_paths
+        return None, candidate
+
+    cdef int _append_context_entry(self, Buffer* out, str key, tuple policy,
+                                   str value) except -1:
         """An entry the collector adds to `context` (ip, user_agent), through the PII rules
         as _walk takes it."""
-        candidate = self.scrub_context
-        if PyDict_GetItem(self.notable, key) is not NULL:
-            found = PyDict_GetItem(self.by_name, key)
-            action = <object>found if found is not NULL else (
-                self._rule_for(("context", key))
-                if PyDict_GetItem(self.by_path, key) is not NULL else None)
-            if action is not None:
-                result = self._act(action, value)
-                if result is not _DROP:
-                    self._append_key(out, key)
-                    _append_result(out, result)
-                return 0
-            if not candidate and PySet_Contains(self.scrub_last, key):
-                candidate = PySet_Contains(self.scrub_paths, ("context", key))
+        action, candidate = policy
+        if action is not None:
+            result = self._act(action, value)
+            if result is not _DROP:
+                self._append_key(out, key)
+                _append_result(out, result)
+            return 0
         self._append_key(out, key)
         _append_str(out, _scrub(value) if candidate else value)
         return 0

@@ -398,5 +398,7 @@ def test_native_and_python_agree_on_pathological_events() -> None:
         msgspec.json.encode({"event": "a", "properties": {"x": "y" * 100_000}}),
         b'{"event": "a", "context": {"page": {"url": "https://x/?e=bob%40example.com"}}}',
         b'{"event": "dead:beef::cafe", "anonymous_id": "a"}',
+        b'{"event": "\\ud800 lone", "anonymous_id": "\\udc00", "session_id": "caf\\u00e9"}',
+        b'{"event": "a", "context": {"page": {"title": "\\ud83d\\ude00 \\udfff"}}}',
     ]
     run_both(Settings(), [(events, Received(received_ms=NOW))])
