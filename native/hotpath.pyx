@@ -21,6 +21,7 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
 from libc.math cimport isfinite
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 from posix.unistd cimport getpid
@@ -67,17 +68,6 @@ cdef Py_ssize_t _F_TRAITS = TrackEvent.__struct_fields__.index("traits")
 cdef Py_ssize_t _F_GROUP_ID = TrackEvent.__struct_fields__.index("group_id")
 cdef Py_ssize_t _F_PREVIOUS_ID = TrackEvent.__struct_fields__.index("previous_id")
 cdef object _encode = msgspec.json.Encoder().encode
-# The same event with `context` and `traits` left as raw JSON, for the byte-level tree path
-# (see _State._tree); every other field decodes exactly as in TrackEvent.
-cdef object _decode_event_raw_trees = msgspec.json.Decoder(msgspec.defstruct(
-    "TrackEventRawTrees",
-    [
-        (f.name, msgspec.Raw, msgspec.Raw(b"null")) if f.name in ("context", "traits")
-        else (f.name, f.type, f.default)
-        for f in msgspec.structs.fields(TrackEvent)
-    ],
-    kw_only=True,
-)).decode
 cdef object _ValidationError = msgspec.ValidationError
 cdef object _DecodeError = msgspec.DecodeError
 cdef object _DROP = object()
@@ -564,15 +554,40 @@ cdef inline void _skip_space(_Cursor* c) noexcept:
         c.pos += 1
 
 
+cdef inline bint _plain_word(uint64_t w) noexcept:
+    """Whether none of the eight bytes of `w` needs a look: all below 0x80, none below 0x20,
+    none a quote or a backslash (the usual bit tricks for a zero or small byte in a word)."""
+    cdef uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL
+    cdef uint64_t quote = w ^ (ones * 0x22), backslash = w ^ (ones * 0x5C)
+    cdef uint64_t flagged = (
+        w
+        | ((w - ones * 0x20) & ~w)
+        | ((quote - ones) & ~quote)
+        | ((backslash - ones) & ~backslash)
+    )
+    return (flagged & highs) == 0
+
+
 cdef int _string_span(_Cursor* c, Py_ssize_t* start, Py_ssize_t* chars, bint* ascii) noexcept:
     """At a quote: the string's bytes are data[start:c.pos - 1]. Falls back on any escape,
     control character or invalid UTF-8 (strict RFC 3629: no overlongs, no surrogates)."""
     cdef Py_ssize_t at = c.pos + 1, n = 0
     cdef unsigned char b, b1
-    cdef int more
+    cdef int more, i
+    cdef uint64_t word
     ascii[0] = True
     start[0] = at
     while at < c.end:
+        # Eight plain ASCII bytes at a time (none a quote, backslash, control character or
+        # above 0x7F); the first other byte is taken one at a time below.
+        while at + 8 <= c.end:
+            memcpy(&word, c.data + at, 8)
+            if _plain_word(word) == 0:
+                break
+            at += 8
+            n += 8
+        if at >= c.end:
+            break
         b = c.data[at]
         if b == 0x22:
             chars[0] = n
@@ -665,6 +680,49 @@ cdef inline str _text(_Cursor* c, Py_ssize_t start, Py_ssize_t stop):
     return PyUnicode_DecodeUTF8(<const char*>c.data + start, stop - start, NULL)
 
 
+cdef Py_ssize_t _FIELD_COUNT = len(TrackEvent.__struct_fields__)
+cdef tuple _FIELD_NAMES = tuple(name.encode() for name in TrackEvent.__struct_fields__)
+cdef frozenset _EVENT_TYPES = frozenset(["track", "page", "screen", "identify", "group", "alias"])
+
+
+cdef int _field_of(const unsigned char* key, Py_ssize_t n) noexcept:
+    """The index of a TrackEvent field named `key`, or -1."""
+    cdef int i
+    cdef const char* name
+    for i in range(_FIELD_COUNT):
+        name = <const char*><bytes>_FIELD_NAMES[i]
+        if len(<bytes>_FIELD_NAMES[i]) == n and memcmp(name, key, n) == 0:
+            return i
+    return -1
+
+
+cdef object _plain_scalar(_Cursor* c, int field):
+    """A top-level scalar as msgspec decodes it into TrackEvent, or _NOT_PLAIN for what
+    would be an error or needs msgspec (escapes, long integers)."""
+    cdef Py_ssize_t start, chars, at = c.pos
+    cdef bint ascii, integer
+    if c.data[c.pos] == 0x22:
+        if _string_span(c, &start, &chars, &ascii) != _PLAIN:
+            return _NOT_PLAIN
+        text = _text(c, start, c.pos - 1)
+        if field == _F_TYPE and text not in _EVENT_TYPES:
+            return _NOT_PLAIN
+        return text
+    if field == _F_TYPE:
+        return _NOT_PLAIN
+    if _literal(c, b"null", 4):
+        return None
+    if field == _F_EVENT or field == _F_EVENT_ID:
+        return _NOT_PLAIN
+    if c.data[c.pos] == 0x2D or 0x30 <= c.data[c.pos] <= 0x39:
+        if _number_span(c, &integer) != _PLAIN or not integer:
+            return _NOT_PLAIN
+        if c.pos - at - (c.data[at] == 0x2D) > 18:
+            return _NOT_PLAIN
+        return int(PyBytes_FromStringAndSize(<const char*>c.data + at, c.pos - at))
+    return _NOT_PLAIN
+
+
 # ---------------------------------------------------------------------------------------------
 # The pipeline
 
@@ -746,17 +804,22 @@ cdef class _State:
     cdef object found_user_agent
     cdef object found_library_name
     cdef tuple ip_entry
+    cdef Buffer skipped_out
+    cdef Py_ssize_t properties_keys
+    cdef Py_ssize_t context_emitted
     cdef tuple user_agent_entry
 
     def __cinit__(self, *args):
         _buffer_init(&self.context_out)
         _buffer_init(&self.properties_out)
         _buffer_init(&self.traits_out)
+        _buffer_init(&self.skipped_out)
 
     def __dealloc__(self):
         free(self.context_out.data)
         free(self.properties_out.data)
         free(self.traits_out.data)
+        free(self.skipped_out.data)
 
     def __init__(self, twin, bytes secret):
         settings = twin.settings
@@ -882,18 +945,10 @@ cdef class _State:
         cdef Py_ssize_t properties_keys = 0
         context = traits = properties = None
         if self.trees_as_bytes and decode is not None:
-            try:
-                fields = _astuple(_decode_event_raw_trees(raw))
-            except (_ValidationError, _DecodeError, UnicodeDecodeError):
-                fields = None
-            fast = fields is not None and (
-                self._tree(fields[_F_PROPERTIES], &self.properties_out, "properties",
-                           self.scrub_properties, False) == _PLAIN)
-            properties_keys = self.root_keys
-            fast = fast and self._tree(fields[_F_TRAITS], &self.traits_out, "traits",
-                                       self.scrub_traits, False) == _PLAIN
-            fast = fast and self._tree(fields[_F_CONTEXT], &self.context_out, "context",
-                                       self.scrub_context, True) == _PLAIN
+            fields = self._plain_event(raw)
+            fast = fields is not None
+            properties_keys = self.properties_keys
+            self.root_emitted = self.context_emitted
         if not fast:
             try:
                 event = decode(raw) if decode is not None else _decode_any_dialect(raw, received)
@@ -1067,10 +1122,11 @@ cdef class _State:
         else:
             _append_bytes(buf, _encode(context))
         _append(buf, b',"properties":', 14)
-        if passed:
-            _append_bytes(buf, bytes(raw_properties))
-        elif fast:
+        if fast:
+            # Already the client's bytes when they pass through.
             _append(buf, self.properties_out.data, self.properties_out.length)
+        elif passed:
+            _append_bytes(buf, bytes(raw_properties))
         else:
             _append_bytes(buf, _encode(properties))
         _append(buf, b',"traits":', 10)
@@ -1214,45 +1270,130 @@ cdef class _State:
 
     # -- Trees as bytes (twins: msgspec decoding, tree_violation, _walk, msgspec encoding) --
 
-    cdef int _tree(self, object raw, Buffer* out, str root, bint scrub, bint context) except -1:
-        """One tree's raw JSON (an object or null) rewritten into `out`; _FALL_BACK if it
-        is not plain. `context` leaves the object open for the collector's own entries and
-        records what the verdict and the source need."""
+    cdef tuple _plain_event(self, object raw):
+        """The event's fields as astuple(TrackEvent) would give them, read from its bytes,
+        with its three trees rewritten into the scratch buffers (properties as the client's
+        bytes when they pass through); None when the event is not plain."""
         cdef Py_buffer view
         cdef _Cursor c
-        cdef int result
-        out.length = 0
-        self.root_keys = 0
-        self.root_emitted = 0
+        cdef int field, seen = 0
+        cdef Py_ssize_t key_start, key_chars, start
+        cdef bint ascii
+        fields = [None] * _FIELD_COUNT
+        fields[_F_TYPE] = "track"
+        self._tree_missing(&self.properties_out, False)
+        self._tree_missing(&self.traits_out, False)
+        self._tree_missing(&self.context_out, True)
+        self.properties_keys = 0
+        self.context_emitted = 0
         PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
         try:
             c.data = <const unsigned char*>view.buf
             c.pos = 0
             c.end = view.len
             c.depth_keys = 0
-            self.capturing = context
-            if context:
-                self.found_ip_present = False
-                self.found_user_agent_present = False
-                self.found_webdriver = False
-                self.found_ip = None
-                self.found_user_agent = None
-                self.found_library_name = None
             _skip_space(&c)
-            if _literal(&c, b"null", 4):
-                _append(out, b"{", 1)
-                if not context:
-                    _append(out, b"}", 1)
-                result = _PLAIN
-            elif c.pos < c.end and c.data[c.pos] == 0x7B:
-                result = self._object(&c, out, root, scrub, 1)
+            if c.pos >= c.end or c.data[c.pos] != 0x7B:
+                return None
+            c.pos += 1
+            _skip_space(&c)
+            if c.pos < c.end and c.data[c.pos] == 0x7D:
+                c.pos += 1
             else:
-                result = _FALL_BACK
+                while True:
+                    _skip_space(&c)
+                    if c.pos >= c.end or c.data[c.pos] != 0x22:
+                        return None
+                    if _string_span(&c, &key_start, &key_chars, &ascii) != _PLAIN:
+                        return None
+                    field = _field_of(c.data + key_start, c.pos - 1 - key_start)
+                    _skip_space(&c)
+                    if c.pos >= c.end or c.data[c.pos] != 0x3A:
+                        return None
+                    c.pos += 1
+                    _skip_space(&c)
+                    if c.pos >= c.end:
+                        return None
+                    if field >= 0:
+                        # A repeated field: msgspec keeps the last; the decoded path decides.
+                        if seen & (1 << field):
+                            return None
+                        seen |= 1 << field
+                    if field == _F_PROPERTIES:
+                        start = c.pos
+                        if self._tree_at(&c, &self.properties_out, "properties",
+                                         self.scrub_properties, False) != _PLAIN:
+                            return None
+                        self.properties_keys = self.root_keys
+                        if self.pass_properties and self.root_keys > 0:
+                            self.properties_out.length = 0
+                            _append(&self.properties_out, <const char*>c.data + start,
+                                    c.pos - start)
+                    elif field == _F_TRAITS:
+                        if self._tree_at(&c, &self.traits_out, "traits", self.scrub_traits,
+                                         False) != _PLAIN:
+                            return None
+                    elif field == _F_CONTEXT:
+                        if self._tree_at(&c, &self.context_out, "context", self.scrub_context,
+                                         True) != _PLAIN:
+                            return None
+                        self.context_emitted = self.root_emitted
+                    elif field >= 0:
+                        value = _plain_scalar(&c, field)
+                        if value is _NOT_PLAIN:
+                            return None
+                        fields[field] = value
+                    else:
+                        # A field TrackEvent does not have: msgspec checks it is JSON and
+                        # skips it; so does this, writing it nowhere.
+                        self.skipped_out.length = 0
+                        if self._value(&c, &self.skipped_out, "", False, 1) != _PLAIN:
+                            return None
+                    if self._next_member(&c) != _PLAIN:
+                        return None
+                    if c.data[c.pos - 1] == 0x7D:
+                        break
             _skip_space(&c)
-            return result if c.pos == c.end else _FALL_BACK
+            if c.pos != c.end:
+                return None
+            return tuple(fields)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef void _tree_missing(self, Buffer* out, bint context):
+        # An absent or null tree is an empty object (left open for context's own entries).
+        out.length = 1
+        out.data[0] = b"{"
+        if not context:
+            out.length = 2
+            out.data[1] = b"}"
+        if context:
+            self.found_ip_present = False
+            self.found_user_agent_present = False
+            self.found_webdriver = False
+            self.found_ip = None
+            self.found_user_agent = None
+            self.found_library_name = None
+
+    cdef int _tree_at(self, _Cursor* c, Buffer* out, str root, bint scrub,
+                      bint context) except -1:
+        """The tree at the cursor (an object or null) rewritten into `out`; _FALL_BACK if it
+        is not plain. `context` leaves the object open for the collector's own entries and
+        records what the verdict and the source need."""
+        cdef int result
+        self._tree_missing(out, context)
+        self.root_keys = 0
+        self.root_emitted = 0
+        if _literal(c, b"null", 4):
+            return _PLAIN
+        if c.data[c.pos] != 0x7B:
+            return _FALL_BACK
+        out.length = 0
+        self.capturing = context
+        try:
+            return self._object(c, out, root, scrub, 1)
         finally:
             self.capturing = False
-            PyBuffer_Release(&view)
 
     cdef int _object(self, _Cursor* c, Buffer* out, str root, bint scrub,
                      Py_ssize_t depth) except -1:

@@ -116,6 +116,15 @@ RAW_TREES = [
     b'{"a": "\xed\xa0\x80"}',
     b'{"a": "\xc0\xaf"}',
     b'{"a": "x\ty"}',
+    # The same inside long plain runs, which the native scanner takes eight bytes at a time.
+    b'{"a": "abcdefghijklmnop\tqrstuvwxyz0123456789"}',
+    b'{"a": "abcdefghijklmnop\xffqrstuvwxyz"}',
+    b'{"a": "abcdefghijklmnop\xed\xa0\x80qrstuvwxyz"}',
+    # Arabic-Indic digits: a phone number to the scrubber.
+    b'{"note": "call me on '
+    + "".join(chr(0x660 + int(d)) if d != " " else d for d in "555 123 4567").encode()
+    + b' now"}',
+    b'{"kkkkkkkkkkkkkkkkkkkkkkkkk\xc3\xa9": "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\xc3\xa9"}',
     b'{"a": "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x99\x82 \x7f \xd9\xa3 digits"}',
     b'{"a": "tab\\tand \\"quote\\" \\u00e9"}',
     b'{"email": 12345, "ip": true, "phone": null, "note": 1.5, "name": false}',
@@ -387,6 +396,43 @@ def test_native_and_python_agree_on_every_raw_tree(tree: str) -> None:
     )
     for policy in [Settings(), Settings(pii=scrub_all), Settings(limits=Limits(max_depth=2))]:
         run_both(policy, [(events, received)])
+
+
+# Whole events as clients may write them: the native path reads plain top-level fields from
+# the bytes too.
+RAW_EVENTS = [
+    b' {\n "event" : "e" ,\t"anonymous_id":"a" , "extra": {"deep": [1, {"x": null}]} } ',
+    b'{"event": "e", "event": "f"}',
+    b'{"event": "e", "user_id": -0, "anonymous_id": 123456789012345678, "session_id": 7}',
+    b'{"event": "e", "user_id": 1234567890123456789012}',
+    b'{"event": "e", "user_id": 1.5}',
+    b'{"event": "e", "user_id": true}',
+    b'{"event": "e", "type": "page"}',
+    b'{"event": "e", "type": "Page"}',
+    b'{"event": "e", "type": null}',
+    b'{"event": null, "type": "identify", "traits": {"email": "a@b.co"}}',
+    b'{"event": 5}',
+    b'{"event": "e", "event_id": 5}',
+    b'{"event": "e", "timestamp": -5, "sent_at": "2026-11-26T14:25:07Z"}',
+    b'{"event": "e", "timestamp": 1.5}',
+    b'{"event": "caf\xc3\xa9", "anonymous_id": "\xe2\x80\xa8"}',
+    b'{"event": "e\\u00e9"}',
+    b'{"event": "e", "unknown": "\xff"}',
+    b'{"event": "e", "unknown": [1, 2,]}',
+    b'{"event": "e", "unknown": 1e400}',
+    b'{"event": "e"} trailing',
+    b'{"event": "e",}',
+    b"{}",
+    b'{"properties": {"a": 1}, "event": "e", "properties": {"b": 2}}',
+    b'{"context": null, "properties": null, "traits": null, "event": "e"}',
+]
+
+
+@pytest.mark.parametrize("raw", RAW_EVENTS)
+def test_native_and_python_agree_on_raw_events(raw: bytes) -> None:
+    received = Received(received_ms=NOW, client_ip="198.51.100.7", user_agent=AGENTS[0])
+    for policy in [Settings(), Settings(pii=Pii(rules={}, scrub_paths=[]))]:
+        run_both(policy, [([raw, b'{"event": "sibling"}'], received)])
 
 
 def test_native_and_python_agree_on_pathological_events() -> None:
