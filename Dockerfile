@@ -1,7 +1,7 @@
 # Not exercised by the test suite (no Docker engine where it is developed); see README.
-# Build stage: compile the Cython hot path into a wheel.
+# Build stage: compile the Cython modules (hot path, librdkafka producer) into a wheel.
 FROM python:3.11-slim AS build
-RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev librdkafka-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
@@ -9,8 +9,10 @@ COPY collector ./collector
 COPY native ./native
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-# Runtime stage: the wheels only, no compiler, not root.
+# Runtime stage: the wheels and librdkafka only, no compiler, not root.
 FROM python:3.11-slim
+RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --no-create-home collector
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
