@@ -65,12 +65,42 @@ def records_of(batches: int) -> list[list[Record]]:
     return out
 
 
-def run(method: str, level: int, batches: list[list[Record]], bootstrap: str) -> dict[str, Any]:
+def new_topic(bootstrap: str) -> str:
+    """A fresh 12-partition topic, so that runs do not share batches or partitions."""
     topic = f"bench.produce.{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=12, replication_factor=1)])[topic].result(
         30
     )
+    return topic
+
+
+def figures(
+    method: str,
+    level: int,
+    total: int,
+    reports: tuple[int, int],
+    cpu: tuple[float, float],
+    wall: tuple[float, float],
+    compression_ratio: float | None,
+) -> dict[str, Any]:
+    """One run's line: `cpu` and `wall` as (hand-over, until the last report) seconds."""
+    return {
+        "method": method,
+        "zstd_level": level,
+        "records": total,
+        "delivered": reports[0],
+        "failed": reports[1],
+        "handover_cpu_us_per_record": round(cpu[0] * 1e6 / total, 3),
+        "handover_wall_us_per_record": round(wall[0] * 1e6 / total, 3),
+        "total_cpu_us_per_record": round(cpu[1] * 1e6 / total, 3),
+        "records_per_s": round(total / wall[1]),
+        "compression_ratio": compression_ratio,
+    }
+
+
+def run(method: str, level: int, batches: list[list[Record]], bootstrap: str) -> dict[str, Any]:
+    topic = new_topic(bootstrap)
     stats: dict[str, Any] = {}
 
     def on_stats(text: str) -> None:
@@ -138,29 +168,17 @@ def run(method: str, level: int, batches: list[list[Record]], bootstrap: str) ->
     poller.join()
     sent = stats.get("tx_bytes", 0)
     message_bytes = stats.get("txmsg_bytes", 0)
-    return {
-        "method": method,
-        "zstd_level": level,
-        "records": total,
-        "delivered": delivered,
-        "failed": failed,
-        "handover_cpu_us_per_record": round(handed_cpu * 1e6 / total, 3),
-        "handover_wall_us_per_record": round(handed * 1e6 / total, 3),
-        "total_cpu_us_per_record": round(cpu * 1e6 / total, 3),
-        "records_per_s": round(total / elapsed),
-        "compression_ratio": round(message_bytes / sent, 2) if sent else None,
-    }
+    ratio = round(message_bytes / sent, 2) if sent else None
+    return figures(
+        method, level, total, (delivered, failed), (handed_cpu, cpu), (handed, elapsed), ratio
+    )
 
 
 def run_native(level: int, batches: list[list[Record]], bootstrap: str) -> dict[str, Any]:
     """The same records through the collector's native producer, one send per request."""
     from collector._producer import Producer as NativeProducer
 
-    topic = f"bench.produce.{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=12, replication_factor=1)])[topic].result(
-        30
-    )
+    topic = new_topic(bootstrap)
     config = {**from_environment(os.environ).producer_config(), "compression.level": str(level)}
     producer = NativeProducer(config)
     requests = [[Record(topic, k, v, h) for _t, k, v, h in records] for records in batches]
@@ -203,18 +221,15 @@ def run_native(level: int, batches: list[list[Record]], bootstrap: str) -> dict[
     stopping.set()
     poller.join()
     producer.flush(30)
-    return {
-        "method": "native collector._producer",
-        "zstd_level": level,
-        "records": total,
-        "delivered": delivered,
-        "failed": failed,
-        "handover_cpu_us_per_record": round(handed_cpu * 1e6 / total, 3),
-        "handover_wall_us_per_record": round(handed * 1e6 / total, 3),
-        "total_cpu_us_per_record": round(cpu * 1e6 / total, 3),
-        "records_per_s": round(total / elapsed),
-        "compression_ratio": None,
-    }
+    return figures(
+        "native collector._producer",
+        level,
+        total,
+        (delivered, failed),
+        (handed_cpu, cpu),
+        (handed, elapsed),
+        None,
+    )
 
 
 def run_c(level: int, batches: list[list[Record]], bootstrap: str) -> dict[str, Any] | None:
@@ -240,11 +255,7 @@ def run_c(level: int, batches: list[list[Record]], bootstrap: str) -> dict[str, 
             parts.append(struct.pack(">I", len(data)) + data)
     path = root / ".run" / "bench-records.bin"
     path.write_bytes(b"".join(parts))
-    topic = f"bench.produce.{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=12, replication_factor=1)])[topic].result(
-        30
-    )
+    topic = new_topic(bootstrap)
     output = subprocess.run(
         [str(binary), str(path), bootstrap, topic, str(level)], check=True, capture_output=True
     ).stdout
