@@ -66,15 +66,16 @@ class Limits(_Section, frozen=True):
     """Per-event limits; an event over any of them is rejected to the DLQ with a reason."""
 
     # Segment's per-event limit.
-    max_event_bytes: int = 32 * 1024
+    max_event_bytes: Positive = 32 * 1024
     # Longest string anywhere in the event, in characters.
-    max_string_length: int = 8 * 1024
+    max_string_length: Positive = 8 * 1024
     # Most top-level keys in `properties` (and in `context`).
-    max_properties: int = 256
-    # Deepest nesting of objects and arrays inside `properties` or `context`.
-    max_depth: int = 10
+    max_properties: Positive = 256
+    # Deepest nesting of objects and arrays inside `properties` or `context` (an object
+    # there is at depth 1).
+    max_depth: Positive = 10
     # Client timestamps further ahead of the server's clock than this are clamped to it.
-    max_future_ms: int = 60_000
+    max_future_ms: Annotated[int, msgspec.Meta(ge=0)] = 60_000
 
 
 class Bots(_Section, frozen=True):

@@ -10,6 +10,7 @@
 #   alive until the last report of their request;
 # - a request's reports are counted in a C struct; only a finished request costs Python work.
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
@@ -149,6 +150,9 @@ cdef object _report(Request* request):
     return result
 
 
+# Its fields hold no references that could make a cycle, and __dealloc__ needs `topics` to
+# destroy the topic handles before the producer: the collector must not clear it first.
+@cython.no_gc_clear
 cdef class Producer:
     """A Kafka producer: `send` a request's records, `poll` for finished requests.
 
@@ -218,6 +222,7 @@ cdef class Producer:
         cdef rd_kafka_resp_err_t err
         cdef const char* name
         cdef const char* key_data
+        cdef char* value_data
         cdef Py_ssize_t key_size
         if request == NULL:
             raise MemoryError()
@@ -236,16 +241,21 @@ cdef class Producer:
                     key_data, key_size = NULL, 0
                 else:
                     key_data, key_size = PyBytes_AS_STRING(<bytes?>key), PyBytes_GET_SIZE(key)
+                value_data = PyBytes_AS_STRING(<bytes?>value)
                 headers = rd_kafka_headers_new(len(record_headers))
-                for header_name, header_value in record_headers:
-                    name = PyUnicode_AsUTF8AndSize(header_name, &name_size)
-                    rd_kafka_header_add(
-                        headers, name, name_size,
-                        PyBytes_AS_STRING(<bytes?>header_value), PyBytes_GET_SIZE(header_value),
-                    )
+                try:
+                    for header_name, header_value in record_headers:
+                        name = PyUnicode_AsUTF8AndSize(header_name, &name_size)
+                        rd_kafka_header_add(
+                            headers, name, name_size, PyBytes_AS_STRING(<bytes?>header_value),
+                            PyBytes_GET_SIZE(header_value),
+                        )
+                except BaseException:
+                    rd_kafka_headers_destroy(headers)
+                    raise
                 err = collector_produce(
-                    self.rk, rkt, key_data, key_size,
-                    PyBytes_AS_STRING(<bytes?>value), PyBytes_GET_SIZE(value), headers, request,
+                    self.rk, rkt, key_data, key_size, value_data, PyBytes_GET_SIZE(value),
+                    headers, request,
                 )
                 if err:
                     rd_kafka_headers_destroy(headers)
@@ -269,9 +279,15 @@ cdef class Producer:
         return self._take_finished()
 
     cdef list _take_finished(self):
-        cdef size_t i
-        reports = [_report(self.finished.items[i]) for i in range(self.finished.count)]
-        self.finished.count = 0
+        # One at a time, and counted off before it is freed: an exception halfway (out of
+        # memory) must not leave a freed request in the list.
+        reports = []
+        cdef Request* request
+        while self.finished.count:
+            self.finished.count -= 1
+            request = self.finished.items[self.finished.count]
+            reports.append(_report(request))
+        reports.reverse()
         if self.finished.out_of_memory:
             self.finished.out_of_memory = False
             raise MemoryError("delivery reports lost: out of memory")

@@ -87,13 +87,18 @@ class KafkaSink:
     def _poll(self) -> None:
         while not self._stopping.is_set():
             try:
-                for token, failed, error in self._producer.poll(0.1):
-                    waiter = cast(_Waiter, token)
-                    waiter.loop.call_soon_threadsafe(waiter.settle, failed, error)
+                reports = self._producer.poll(0.1)
             except Exception:
-                # A report that cannot wake its request (its loop gone at shutdown) must not
-                # stop the reports of every other request.
-                logger.exception("delivery report handling failed")
+                logger.exception("serving delivery reports failed")
+                continue
+            for token, failed, error in reports:
+                waiter = cast(_Waiter, token)
+                try:
+                    waiter.loop.call_soon_threadsafe(waiter.settle, failed, error)
+                except Exception:
+                    # A request that cannot be woken (its loop gone at shutdown) must not
+                    # cost the other requests of this poll their reports.
+                    logger.exception("delivery report handling failed")
 
     @property
     def serving_reports(self) -> bool:

@@ -164,3 +164,20 @@ def test_the_collector_uses_the_native_producer() -> None:
     expected = "python" if os.environ.get("COLLECTOR_NATIVE") == "0" else "native"
     assert expected == native.PRODUCER_IMPLEMENTATION
     assert (native.Producer is _producer.Producer) == (expected == "native")
+
+
+def test_a_malformed_record_raises_and_leaves_the_producer_working(
+    make_producer: MakeProducer, topic: str
+) -> None:
+    create_topic(topic, partitions=1)
+    producer = make_producer()
+    good = records_for(topic, 2, "good")
+    bad = Record(topic, None, 123, [("schema", b"activity.v1")])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        producer.send([*good, bad], "bad")
+    assert producer.flush(30) == 0
+    assert producer.poll(0.1) == []
+    report = producer.send(good, "again")
+    reports = [report] if report is not None else wait_for_reports(producer, 1)
+    assert reports == [("again", 0, None)]
+    assert len(consume_all(topic)) == 4

@@ -207,6 +207,21 @@ def test_from_environment_refuses_a_wrong_type_in_the_file(tmp_path: Path) -> No
         from_environment(write_config(tmp_path, '[limits]\nmax_depth = "deep"\n'))
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "max_depth = 0",
+        "max_properties = -1",
+        "max_string_length = 0",
+        "max_event_bytes = 0",
+        "max_future_ms = -1",
+    ],
+)
+def test_from_environment_refuses_limits_that_reject_everything(tmp_path: Path, line: str) -> None:
+    with pytest.raises(ConfigError, match=rf"limits\.{line.split()[0]}"):
+        from_environment(write_config(tmp_path, f"[limits]\n{line}\n"))
+
+
 def test_from_environment_refuses_malformed_toml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read COLLECTOR_CONFIG"):
         from_environment(write_config(tmp_path, "port = = 9000\n"))
