@@ -43,8 +43,9 @@ class Authenticator:
         return presented, found[1]
 
 
-def presented_key(headers: Headers, query: QueryParams, allow_query: bool) -> str | None:
-    """The write key a request carries, wherever its client library puts it."""
+def presented_key(headers: Headers, query: QueryParams | None) -> str | None:
+    """The write key a request carries, wherever its client library puts it; `query` only
+    where a route takes the key from the query string."""
     authorization = headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "basic":
@@ -55,6 +56,6 @@ def presented_key(headers: Headers, query: QueryParams, allow_query: bool) -> st
         return decoded.partition(":")[0]
     if scheme.lower() == "bearer":
         return credentials.strip()
-    if allow_query:
+    if query is not None:
         return query.get("writeKey")
     return None

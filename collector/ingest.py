@@ -57,7 +57,8 @@ class Ingest:
         max_bytes: int | None = None,
         key_in_query: bool = False,
     ) -> Outcome:
-        presented = presented_key(request.headers, request.query_params, key_in_query)
+        query = request.query_params if key_in_query else None
+        presented = presented_key(request.headers, query)
         key, source = self.auth.source_for(presented)
         body = await read_body(
             request,
@@ -67,7 +68,7 @@ class Ingest:
         batch = decode(body)
         wait = self._buckets[key].take(len(batch.events))
         if wait:
-            self.metrics.rate_limited.labels(source.name).inc(len(batch.events))
+            self.metrics.series(self.metrics.rate_limited, source.name).inc(len(batch.events))
             if math.isinf(wait):
                 raise RateLimited(
                     f"{len(batch.events)} events at once exceed this key's burst of "

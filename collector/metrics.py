@@ -32,6 +32,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._series: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
         self.requests = Counter(
             "collector_http_requests",
             "HTTP requests answered, by route and status code.",
@@ -90,11 +91,20 @@ class Metrics:
             registry=self.registry,
         )
 
+    def series(self, metric: Counter, *labels: str) -> Counter:
+        """`metric.labels(*labels)`, kept: labels() takes a lock and builds its key on every
+        call, per request. Label values come from fixed sets (routes, statuses, configured
+        topics, reasons), so this stays small."""
+        found = self._series.get((metric, labels))
+        if found is None:
+            found = self._series[metric, labels] = metric.labels(*labels)
+        return found
+
     def count_outcome(self, outcome: Outcome) -> None:
         for rejection in outcome.rejected:
-            self.events_rejected.labels(rejection.reason).inc()
+            self.series(self.events_rejected, rejection.reason).inc()
         for reason, count in outcome.bots.items():
-            self.bot_events.labels(reason).inc(count)
+            self.series(self.bot_events, reason).inc(count)
         if outcome.bots_dropped:
             self.bot_events_dropped.inc(outcome.bots_dropped)
         if outcome.salted:
@@ -129,4 +139,4 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_count)
         finally:
-            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.series(self.metrics.requests, route, str(status)).inc()

@@ -33,23 +33,23 @@ def test_no_keys_configured_refuses_everyone() -> None:
 
 
 def test_presented_key_from_basic_user_name() -> None:
-    assert presented_key(basic("key-web"), QueryParams(""), False) == "key-web"
-    assert presented_key(basic("key-web", "ignored"), QueryParams(""), False) == "key-web"
+    assert presented_key(basic("key-web"), None) == "key-web"
+    assert presented_key(basic("key-web", "ignored"), None) == "key-web"
 
 
 def test_presented_key_from_bearer_token() -> None:
     headers = Headers({"authorization": "Bearer key-app"})
-    assert presented_key(headers, QueryParams(""), False) == "key-app"
+    assert presented_key(headers, None) == "key-app"
 
 
-def test_presented_key_from_the_query_only_where_allowed() -> None:
+def test_presented_key_from_the_query_when_the_route_takes_it() -> None:
     query = QueryParams("writeKey=key-web")
-    assert presented_key(Headers({}), query, False) is None
-    assert presented_key(Headers({}), query, True) == "key-web"
+    assert presented_key(Headers({}), None) is None
+    assert presented_key(Headers({}), query) == "key-web"
     # A header wins over the query string.
-    assert presented_key(basic("key-app"), query, True) == "key-app"
+    assert presented_key(basic("key-app"), query) == "key-app"
 
 
 def test_malformed_basic_credentials_are_refused() -> None:
     with pytest.raises(Unauthorized, match="malformed"):
-        presented_key(Headers({"authorization": "Basic %%%"}), QueryParams(""), False)
+        presented_key(Headers({"authorization": "Basic %%%"}), None)

@@ -1,0 +1,75 @@
+"""The sink's own wait for delivery reports, with a real librdkafka that cannot reach Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from collector.config import Settings
+from collector.errors import DeliveryFailed, DeliveryTimedOut
+from collector.metrics import Metrics
+from collector.pipeline import Record
+from collector.sinks.kafka import KafkaSink
+from tests.support.metrics import sample
+from tests.support.server import free_port
+
+TOPIC = "sink.unreachable"
+
+
+def unreachable_sink(delivery_timeout_ms: int) -> tuple[KafkaSink, Metrics]:
+    settings = Settings(
+        kafka_bootstrap=f"127.0.0.1:{free_port()}", delivery_timeout_ms=delivery_timeout_ms
+    )
+    metrics = Metrics()
+    return KafkaSink(settings, metrics), metrics
+
+
+def test_request_without_reports_times_out_and_a_late_report_is_harmless() -> None:
+    sink, metrics = unreachable_sink(delivery_timeout_ms=1500)
+    # The sink's own deadline, well before librdkafka gives up on the record at 1.5 s.
+    sink._wait_s = 0.2
+    sink.start()
+    errors: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+        with pytest.raises(DeliveryTimedOut):
+            await sink.send([Record(TOPIC, None, b"{}", [])])
+        # librdkafka's failed report for that record comes after the answer; it must find
+        # the request settled and change nothing.
+        await asyncio.sleep(2.5)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        sink.close(timeout_s=0.5)
+    assert errors == []
+    text = metrics.render().decode()
+    assert sample(text, "collector_records_failed_total", topic=TOPIC, reason="timeout") == 1
+    assert sample(text, "collector_records_produced_total", topic=TOPIC) is None
+
+
+def test_cancelled_request_then_its_report_is_harmless() -> None:
+    sink, _metrics = unreachable_sink(delivery_timeout_ms=500)
+    sink.start()
+    errors: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+        request = asyncio.ensure_future(sink.send([Record(TOPIC, None, b"{}", [])]))
+        await asyncio.sleep(0.1)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await asyncio.sleep(1.5)
+        # The sink still answers the next request from its reports.
+        with pytest.raises(DeliveryFailed):
+            await sink.send([Record(TOPIC, None, b"{}", [])])
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        sink.close(timeout_s=0.5)
+    assert errors == []
