@@ -1,6 +1,6 @@
 """Events/s of the event pipeline on one core: request body bytes in, Kafka records out.
 
-    python -m bench.pipeline [--seconds 10] [--json] [--produce]
+    python -m bench.pipeline [--seconds 10] [--json] [--produce] [--segment]
 
 Runs in this process (one core), on the seeded web mix of loadtest/payloads.py (batches of
 100, ~350 bytes per event, 50,000 visitors, 3 % crawlers, PII in some free text) with the
@@ -11,7 +11,9 @@ Printed for the native hot path and its pure-Python twin, measured in the same r
 events/s and their ratio, plus the bare bridge of the walking skeleton (decode the body into
 dicts, encode each event back) as a yardstick for this machine. With --produce, also the cost
 of going on to hand every record to librdkafka (a local broker: KAFKA_BOOTSTRAP or
-127.0.0.1:9092), CPU of all this process's threads counted.
+127.0.0.1:9092), CPU of all this process's threads counted. With --segment, also the same
+events in Segment's spelling (loadtest.payloads.segment_bodies, as /v1/batch takes them)
+through both paths.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from collector.decoding import decode_batch
 from collector.normalize import Received
 from collector.pipeline import Pipeline as PythonPipeline
 from collector.pipeline import Record
-from loadtest.payloads import client_ips, track_bodies
+from collector.sources.segment import decode_segment_batch
+from loadtest.payloads import client_ips, segment_bodies, track_bodies
 
 BATCH = 100
 SITE_EVENTS_PER_S = 5_000
@@ -65,10 +68,15 @@ def measure(run_batch: RunBatch, bodies: list[bytes], seconds: float) -> float:
             return events / elapsed
 
 
-def through(pipeline: PythonPipeline) -> Callable[[bytes, int, str], list[Record]]:
+def through(
+    pipeline: PythonPipeline, segment: bool = False
+) -> Callable[[bytes, int, str], list[Record]]:
+    decode = decode_segment_batch if segment else decode_batch
+    dialect = "segment" if segment else "track"
+
     def run_batch(body: bytes, now: int, ip: str) -> list[Record]:
-        batch = decode_batch(body)
-        received = Received(received_ms=now, client_ip=ip, user_agent=USER_AGENT)
+        batch = decode(body)
+        received = Received(received_ms=now, client_ip=ip, user_agent=USER_AGENT, dialect=dialect)
         return pipeline.process(batch.events, received).records
 
     return run_batch
@@ -134,6 +142,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=500)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--produce", action="store_true", help="also hand records to Kafka")
+    parser.add_argument("--segment", action="store_true", help="also the Segment-spelled mix")
     args = parser.parse_args()
 
     bodies = track_bodies(args.batches, BATCH)
@@ -153,6 +162,20 @@ def main() -> None:
         "native_over_bare_bridge": round(fast / baseline, 3),
         "python": platform.python_version(),
     }
+    if args.segment:
+        spelled = segment_bodies(args.batches, BATCH)
+        twin = measure(
+            through(PythonPipeline(Settings(), SECRET), segment=True), spelled, args.seconds
+        )
+        fast = measure(
+            through(native.Pipeline(Settings(), SECRET), segment=True), spelled, args.seconds
+        )
+        result.update(
+            segment_event_bytes=round(sum(map(len, spelled)) / (len(spelled) * BATCH)),
+            segment_native_us_per_event=round(1e6 / fast, 2),
+            segment_python_us_per_event=round(1e6 / twin, 2),
+            segment_native_over_python=round(fast / twin, 2),
+        )
     if args.produce:
         result.update(produce_figure(bodies, args.seconds))
     if args.json:

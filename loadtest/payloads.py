@@ -8,6 +8,7 @@ and some PII in free text for the scrubber to find. Same seed, same bytes.
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 import msgspec
@@ -74,6 +75,38 @@ def track_bodies(batches: int, batch_size: int = 100, seed: int = SEED) -> list[
     events = web_events(batches * batch_size, seed)
     encode = msgspec.json.encode
     return [encode(events[i : i + batch_size]) for i in range(0, len(events), batch_size)]
+
+
+def segment_bodies(batches: int, batch_size: int = 100, seed: int = SEED) -> list[bytes]:
+    """The same events as Segment's analytics.js posts them to /v1/batch: camelCase ids, a
+    messageId each, ISO-8601 timestamps, the session in properties, context.userAgent and
+    context.library."""
+    events = web_events(batches * batch_size, seed)
+    encode = msgspec.json.encode
+    library = {"name": "analytics.js", "version": "5.2.0"}
+    spelled = []
+    for i, event in enumerate(events):
+        context = dict(event["context"])
+        context["userAgent"] = context.pop("user_agent")
+        context["library"] = library
+        milliseconds = event["timestamp"] % 1000
+        segment: dict[str, Any] = {
+            "type": "track",
+            "event": event["event"],
+            "messageId": f"ajs-next-{seed}-{i:08d}",
+            "anonymousId": event["anonymous_id"],
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["timestamp"] // 1000))
+            + f".{milliseconds:03d}Z",
+            "context": context,
+            "properties": {**event["properties"], "session_id": event["session_id"]},
+            "integrations": {},
+        }
+        if "user_id" in event:
+            segment["userId"] = event["user_id"]
+        spelled.append(segment)
+    return [
+        encode({"batch": spelled[i : i + batch_size]}) for i in range(0, len(spelled), batch_size)
+    ]
 
 
 def client_ips(count: int, seed: int = SEED) -> list[str]:

@@ -8,7 +8,7 @@
 # byte buffer instead of through an envelope object.
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.datetime cimport (
     datetime_day, datetime_hour, datetime_minute, datetime_month, datetime_second,
     datetime_microsecond, datetime_year, import_datetime,
@@ -40,7 +40,7 @@ from collector import timestamps as _timestamps
 from collector.bots import (
     _AUTOMATION, AUTOMATION, CRAWLER, MISSING_USER_AGENT, RATE_ANONYMOUS_ID, RATE_IP, WEBDRIVER,
 )
-from collector.envelope import TrackEvent
+from collector.envelope import SegmentEvent, TrackEvent
 from collector.nesting import MAX_DECODE_DEPTH as _MAX_DECODE_DEPTH
 from collector.normalize import decode_event as _decode_any_dialect
 from collector.pii import _FREE_TEXT, _TOP_LEVEL, _replacement, MASK, truncate_ip as _truncate_ip_twin
@@ -538,7 +538,8 @@ cdef inline int _field(Buffer* buf, bytes name, object text) except -1:
 # plain trees take this path: a string with an escape, a float that is not finite, a long
 # integer, a duplicate key, a broken limit, a rule over an object or array, or anything
 # unexpected sends the whole event back through the decoded path, which then decides, so
-# the records and errors stay the twin's.
+# the records and errors stay the twin's. Events in Segment's spelling take the same path with
+# its field names (twin: collector.normalize.decode_event).
 
 cdef enum:
     _PLAIN = 0
@@ -693,17 +694,36 @@ cdef inline str _text(_Cursor* c, Py_ssize_t start, Py_ssize_t stop):
 
 cdef Py_ssize_t _FIELD_COUNT = len(TrackEvent.__struct_fields__)
 cdef tuple _FIELD_NAMES = tuple(name.encode() for name in TrackEvent.__struct_fields__)
+# Segment's `name`, which stands in for `event` when that is absent: one index past the
+# TrackEvent fields.
+cdef int _F_NAME = _FIELD_COUNT
+
+
+def _segment_field_names():
+    """Segment's spelling of each TrackEvent field (None for session_id, which Segment has
+    not), then of `name`, as SegmentEvent decodes them."""
+    spelled = dict(zip(SegmentEvent.__struct_fields__, SegmentEvent.__struct_encode_fields__))
+    ours = {"event_id": "message_id"}
+    names = [spelled.pop(ours.get(field, field), None) for field in TrackEvent.__struct_fields__]
+    names.append(spelled.pop("name"))
+    # A Segment field this table does not place would be silently ignored by the byte path.
+    assert not spelled, f"Segment fields without a TrackEvent field: {spelled}"
+    return tuple(None if name is None else name.encode() for name in names)
+
+
+cdef tuple _SEGMENT_FIELD_NAMES = _segment_field_names()
 cdef frozenset _EVENT_TYPES = frozenset(["track", "page", "screen", "identify", "group", "alias"])
 
 
-cdef int _field_of(const unsigned char* key, Py_ssize_t n) noexcept:
-    """The index of a TrackEvent field named `key`, or -1."""
-    cdef int i
-    cdef const char* name
-    for i in range(_FIELD_COUNT):
-        name = <const char*><bytes>_FIELD_NAMES[i]
-        if len(<bytes>_FIELD_NAMES[i]) == n and memcmp(name, key, n) == 0:
-            return i
+cdef int _field_of(const unsigned char* key, Py_ssize_t n, tuple names) noexcept:
+    """The index of the field spelled `key` in `names` (_FIELD_NAMES or
+    _SEGMENT_FIELD_NAMES), or -1."""
+    cdef Py_ssize_t i
+    for i in range(len(names)):
+        name = names[i]
+        if (name is not None and PyBytes_GET_SIZE(<bytes>name) == n
+                and memcmp(PyBytes_AS_STRING(<bytes>name), key, n) == 0):
+            return <int>i
     return -1
 
 
@@ -808,6 +828,11 @@ cdef class _State:
     cdef Py_ssize_t root_keys
     cdef Py_ssize_t root_emitted
     cdef bint capturing
+    # The batch is in Segment's spelling, and its events' type when they name none.
+    cdef bint segment
+    cdef str default_type
+    # Segment's context.userAgent, written as user_agent after the client's own entries.
+    cdef object deferred_user_agent
     cdef bint found_ip_present
     cdef bint found_user_agent_present
     cdef bint found_webdriver
@@ -906,8 +931,11 @@ cdef class _State:
         user_agent_header = received.user_agent
         source_override = received.source
         dlq = self.topics[source_override or "web"] + ".dlq"
-        # Segment's spelling goes through the twin's mapping onto the collector's own fields.
+        # Segment's spelling, when decoded, goes through the twin's mapping onto the
+        # collector's own fields.
         decode = _decode_event if received.dialect == "track" else None
+        self.segment = decode is None
+        self.default_type = received.default_type
         try:
             for raw in events:
                 try:
@@ -948,14 +976,14 @@ cdef class _State:
         if _deeper_than(raw, _MAX_DECODE_DEPTH):
             raise _Rejected("too_deep",
                             f"the event nests deeper than {_MAX_DECODE_DEPTH} levels")
-        # Plain trees are rewritten as bytes (see "Trees as bytes"); any other event, and
-        # every event of the Segment dialect, is decoded whole.
+        # Plain events are read from their bytes, their trees rewritten as bytes (see "Trees
+        # as bytes"); any other event is decoded whole.
         cdef tuple fields = None
         cdef bint fast = False
         cdef bint passed
         cdef Py_ssize_t properties_keys = 0
         context = traits = properties = None
-        if self.trees_as_bytes and decode is not None:
+        if self.trees_as_bytes:
             fields = self._plain_event(raw)
             fast = fields is not None
             properties_keys = self.properties_keys
@@ -1292,8 +1320,11 @@ cdef class _State:
         cdef int field, seen = 0
         cdef Py_ssize_t key_start, key_chars, start
         cdef bint ascii
+        cdef bint segment = self.segment
+        cdef tuple names = _SEGMENT_FIELD_NAMES if segment else _FIELD_NAMES
         fields = [None] * _FIELD_COUNT
-        fields[_F_TYPE] = "track"
+        fields[_F_TYPE] = self.default_type if segment else "track"
+        segment_name = None
         self._tree_missing(&self.properties_out, False)
         self._tree_missing(&self.traits_out, False)
         self._tree_missing(&self.context_out, True)
@@ -1319,7 +1350,7 @@ cdef class _State:
                         return None
                     if _string_span(&c, &key_start, &key_chars, &ascii) != _PLAIN:
                         return None
-                    field = _field_of(c.data + key_start, c.pos - 1 - key_start)
+                    field = _field_of(c.data + key_start, c.pos - 1 - key_start, names)
                     _skip_space(&c)
                     if c.pos >= c.end or c.data[c.pos] != 0x3A:
                         return None
@@ -1351,6 +1382,12 @@ cdef class _State:
                                          True) != _PLAIN:
                             return None
                         self.context_emitted = self.root_emitted
+                    elif field == _F_NAME:
+                        segment_name = _plain_scalar(&c, _F_EVENT)
+                        if segment_name is _NOT_PLAIN:
+                            return None
+                    elif field == _F_TYPE and segment and _literal(&c, b"null", 4):
+                        pass  # Segment's type may be null: the route's type, as if absent.
                     elif field >= 0:
                         value = _plain_scalar(&c, field)
                         if value is _NOT_PLAIN:
@@ -1369,6 +1406,8 @@ cdef class _State:
             _skip_space(&c)
             if c.pos != c.end:
                 return None
+            if fields[_F_EVENT] is None:
+                fields[_F_EVENT] = segment_name
             return tuple(fields)
         finally:
             PyBuffer_Release(&view)
@@ -1387,6 +1426,7 @@ cdef class _State:
             self.found_ip = None
             self.found_user_agent = None
             self.found_library_name = None
+            self.deferred_user_agent = None
 
     cdef int _tree_at(self, _Cursor* c, Buffer* out, str root, bint scrub,
                       bint context) except -1:
@@ -1451,6 +1491,16 @@ cdef class _State:
                     return _FALL_BACK
                 if self.capturing and self._capture(c, depth, key_start, key_stop) != _PLAIN:
                     return _FALL_BACK
+                if (self.capturing and self.segment and depth == 1 and key_stop - key_start == 9
+                        and memcmp(c.data + key_start, b"userAgent", 9) == 0):
+                    # Segment's name for user_agent: renamed, and so moved after the client's
+                    # other entries, unless the context has a user_agent too (left to the
+                    # decoded path).
+                    if self._defer_user_agent(c) != _PLAIN or self._next_member(c) != _PLAIN:
+                        return _FALL_BACK
+                    if c.data[c.pos - 1] == 0x7D:
+                        break
+                    continue
                 candidate = scrub
                 if self._notable(c.data + key_start, key_stop - key_start):
                     key = _text(c, key_start, key_stop)
@@ -1501,8 +1551,23 @@ cdef class _State:
         if depth == 1:
             self.root_keys = keys
             self.root_emitted = emitted
+        if open_end and self.deferred_user_agent is not None:
+            self._append_context_entry(out, "user_agent", self.user_agent_entry,
+                                       self.deferred_user_agent)
         if not open_end:
             _append(out, b"}", 1)
+        return _PLAIN
+
+    cdef int _defer_user_agent(self, _Cursor* c) except -1:
+        cdef Py_ssize_t start, chars
+        cdef bint ascii
+        if self.found_user_agent_present or c.data[c.pos] != 0x22:
+            return _FALL_BACK
+        if _string_span(c, &start, &chars, &ascii) != _PLAIN or chars > self.max_string:
+            return _FALL_BACK
+        self.deferred_user_agent = _text(c, start, c.pos - 1)
+        self.found_user_agent_present = True
+        self.found_user_agent = self.deferred_user_agent
         return _PLAIN
 
     cdef int _next_member(self, _Cursor* c) except -1:
@@ -1633,6 +1698,8 @@ cdef class _State:
                         return _FALL_BACK
                     self.found_ip = _text(&peek, start, peek.pos - 1)
             elif n == 10 and memcmp(key, b"user_agent", 10) == 0:
+                if self.deferred_user_agent is not None:
+                    return _FALL_BACK
                 self.found_user_agent_present = True
                 if string:
                     if _string_span(&peek, &start, &chars, &ascii) != _PLAIN:

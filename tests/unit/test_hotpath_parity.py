@@ -291,11 +291,13 @@ def spelled(raw: bytes, received: Received) -> bytes:
     return raw
 
 
-def run_both(policy: Settings, batches: list[tuple[list[bytes], Received]]) -> None:
+def run_both(
+    policy: Settings, batches: list[tuple[list[bytes], Received]], respell: bool = True
+) -> None:
     python = PythonPipeline(policy, SECRET, counter_ids())
     fast = native.Pipeline(policy, SECRET, counter_ids())
     for raw_batch, received in batches:
-        batch = [spelled(raw, received) for raw in raw_batch]
+        batch = [spelled(raw, received) if respell else raw for raw in raw_batch]
         expected = as_plain(python.process(batch, received))
         assert as_plain(fast.process([msgspec.Raw(e) for e in batch], received)) == expected
 
@@ -433,6 +435,59 @@ def test_native_and_python_agree_on_raw_events(raw: bytes) -> None:
     received = Received(received_ms=NOW, client_ip="198.51.100.7", user_agent=AGENTS[0])
     for policy in [Settings(), Settings(pii=Pii(rules={}, scrub_paths=[]))]:
         run_both(policy, [([raw, b'{"event": "sibling"}'], received)])
+
+
+# Events as Segment's libraries write them, with what the byte path must get right or leave
+# to the decoded one: userAgent renamed (and moved), `name` for `event`, a null type.
+SEGMENT_RAW_EVENTS = [
+    b'{"type": "track", "event": "e", "messageId": "m-1", "userId": 7, "anonymousId": "a",'
+    b' "context": {"userAgent": "Mozilla/5.0 (X11; Linux x86_64)", "page": {"path": "/"}}}',
+    b'{"event": "e", "context": {"page": {}, "userAgent": "curl/8.0", "ip": "203.0.113.9"}}',
+    b'{"event": "e", "context": {"userAgent": "x", "user_agent": "y"}}',
+    b'{"event": "e", "context": {"user_agent": "y", "userAgent": "x"}}',
+    b'{"event": "e", "context": {"userAgent": "x", "userAgent": "y"}}',
+    b'{"event": "e", "context": {"userAgent": null}}',
+    b'{"event": "e", "context": {"userAgent": 5}}',
+    b'{"event": "e", "context": {"userAgent": "caf\\u00e9 bot"}}',
+    b'{"event": "e", "context": {"userAgent": "call +1 555 0100 0199"}}',
+    b'{"event": "e", "context": {"library": {"name": "analytics-ios"}, "userAgent": "x"}}',
+    b'{"event": "e", "context": {"library": {"userAgent": "nested"}}}',
+    b'{"event": "e", "context": null}',
+    b'{"name": "Home", "type": "page"}',
+    b'{"name": "Home", "event": "e"}',
+    b'{"event": "e", "name": "n", "name": "m"}',
+    b'{"name": null, "event": null, "type": "track"}',
+    b'{"name": 5, "type": "page"}',
+    b'{"type": null, "event": "e"}',
+    b'{"type": "Track", "event": "e"}',
+    b'{"event": "e", "sessionId": "s", "session_id": "s2", "integrations": {"All": true}}',
+    b'{"event": "e", "sentAt": "2026-11-26T14:25:07Z", "timestamp": "2026-11-26T14:25:06Z"}',
+    b'{"event": "e", "messageId": 5}',
+    b'{"event": "e", "message_id": "ignored", "user_id": "ignored", "userId": "u"}',
+    b'{"type": "group", "groupId": "g", "traits": {"email": "a@b.co"}, "anonymousId": 5}',
+    b'{"type": "alias", "previousId": "p", "userId": "u"}',
+]
+
+
+@pytest.mark.parametrize("raw", SEGMENT_RAW_EVENTS)
+def test_native_and_python_agree_on_segment_events(raw: bytes) -> None:
+    user_agent_rules = Pii(rules={"context.user_agent": "mask", "**.userAgent": "drop"})
+    policies = [
+        Settings(),
+        Settings(pii=user_agent_rules),
+        Settings(pii=Pii(scrub_paths=["context"])),
+        Settings(limits=Limits(max_string_length=8, max_properties=2)),
+    ]
+    for default_type in ("track", "page"):
+        received = Received(
+            received_ms=NOW,
+            client_ip="198.51.100.7",
+            user_agent=AGENTS[0],
+            dialect="segment",
+            default_type=default_type,
+        )
+        for policy in policies:
+            run_both(policy, [([raw, b'{"event": "sibling"}'], received)], respell=False)
 
 
 def test_native_and_python_agree_on_pathological_events() -> None:
