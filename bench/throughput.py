@@ -4,7 +4,10 @@ Starts the collector (producing to a fresh topic), drives it with a cheap load g
 (pre-encoded HTTP/1.1 requests over keep-alive connections, in this process), and prints
 events/s and the CPU each process spent per event, read from /proc (all threads counted).
 
-    python -m bench.throughput [--seconds 30] [--connections 32] [--batch 100] [--json]
+    python -m bench.throughput [--seconds 30] [--connections 32] [--batch 100] [--segment]
+                               [--json]
+
+--segment posts the same events in Segment's spelling to /v1/batch instead of /track.
 
 Needs a broker: `make kafka-up` or KAFKA_BOOTSTRAP. On a 2-core machine the collector, the
 broker and this generator share the cores; CPU per event is the figure that does not depend
@@ -25,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.payloads import client_ips, track_bodies
+from loadtest.payloads import client_ips, segment_bodies, track_bodies
 from tests.support.server import CollectorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,15 +58,16 @@ class Tally:
 
 
 async def connection(
-    port: int, bodies: list[bytes], batch: int, stop: float, tally: Tally, offset: int
+    port: int, path: str, bodies: list[bytes], batch: int, stop: float, tally: Tally, offset: int
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     # Each batch from its own client address, as a load balancer in front would say.
     ips = client_ips(len(bodies))
     requests = [
-        b"POST /track HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
         b"Authorization: Bearer bench-write-key\r\n"
-        b"X-Forwarded-For: %s\r\nContent-Length: %d\r\n\r\n%s" % (ip.encode(), len(body), body)
+        b"X-Forwarded-For: %s\r\nContent-Length: %d\r\n\r\n%s"
+        % (path.encode(), ip.encode(), len(body), body)
         for ip, body in zip(ips, bodies, strict=True)
     ]
     i = offset
@@ -84,11 +88,13 @@ async def connection(
     writer.close()
 
 
-async def load(port: int, bodies: list[bytes], batch: int, seconds: float, conns: int) -> Tally:
+async def load(
+    port: int, path: str, bodies: list[bytes], batch: int, seconds: float, conns: int
+) -> Tally:
     tally = Tally()
     stop = time.monotonic() + seconds
     await asyncio.gather(
-        *(connection(port, bodies, batch, stop, tally, n * 7) for n in range(conns))
+        *(connection(port, path, bodies, batch, stop, tally, n * 7) for n in range(conns))
     )
     return tally
 
@@ -99,10 +105,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--segment", action="store_true", help="Segment's /v1/batch, not /track")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
-    bodies = track_bodies(2000, args.batch)
+    if args.segment:
+        path, bodies = "/v1/batch", segment_bodies(2000, args.batch)
+    else:
+        path, bodies = "/track", track_bodies(2000, args.batch)
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     collector = CollectorProcess(
         {
@@ -115,12 +125,12 @@ def main() -> None:
     assert collector.process is not None
     pid = collector.process.pid
     try:
-        asyncio.run(load(collector.port, bodies, args.batch, args.warmup, args.connections))
+        asyncio.run(load(collector.port, path, bodies, args.batch, args.warmup, args.connections))
         broker = broker_pid()
         before = (cpu_seconds(pid), cpu_seconds(broker) if broker else 0.0, time.process_time())
         started = time.monotonic()
         tally = asyncio.run(
-            load(collector.port, bodies, args.batch, args.seconds, args.connections)
+            load(collector.port, path, bodies, args.batch, args.seconds, args.connections)
         )
         elapsed = time.monotonic() - started
         after = (cpu_seconds(pid), cpu_seconds(broker) if broker else 0.0, time.process_time())
@@ -131,6 +141,7 @@ def main() -> None:
 
     events = max(tally.events, 1)
     result = {
+        "route": path,
         "seconds": round(elapsed, 1),
         "connections": args.connections,
         "batch": args.batch,
