@@ -9,9 +9,9 @@ COPY collector ./collector
 COPY native ./native
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-# Runtime stage: the wheels and librdkafka only, no compiler, not root.
+# Runtime stage: the wheels, librdkafka and jemalloc only, no compiler, not root.
 FROM python:3.11-slim
-RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 \
+RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 libjemalloc2 \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --no-create-home collector
 COPY --from=build /wheels /wheels

@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 
 # Reinstall (and so rebuild the native module) when the package definition or Cython changes.
 $(INSTALLED): pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd)
-	scripts/install-librdkafka
+	scripts/install-native-libs
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 'setuptools>=77' 'cython>=3.1,<4'
 	$(PY) -m pip install -q -e '.[test,bench]'

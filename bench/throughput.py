@@ -43,6 +43,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def peak_rss_mib(pid: int) -> float:
+    """The most resident memory the process has had (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def broker_pid() -> int | None:
     pidfile = ROOT / ".run/kafka/kafka.pid"
     if os.environ.get("KAFKA_BOOTSTRAP") or not pidfile.exists():
@@ -134,6 +142,7 @@ def main() -> None:
         )
         elapsed = time.monotonic() - started
         after = (cpu_seconds(pid), cpu_seconds(broker) if broker else 0.0, time.process_time())
+        peak_rss = peak_rss_mib(pid)
     finally:
         status = collector.terminate()
     if status != 0:
@@ -152,6 +161,7 @@ def main() -> None:
         "events_per_s": round(tally.events / elapsed),
         "collector_cpu_us_per_event": round((after[0] - before[0]) * 1e6 / events, 2),
         "collector_cores_busy": round((after[0] - before[0]) / elapsed, 2),
+        "collector_peak_rss_mib": round(peak_rss),
         "broker_cpu_us_per_event": round((after[1] - before[1]) * 1e6 / events, 2)
         if broker
         else None,

@@ -10,7 +10,7 @@ import sys
 
 import uvicorn
 
-from collector import __version__, native
+from collector import __version__, allocator, native
 from collector.app import create_app
 from collector.config import ConfigError, from_environment
 
@@ -32,11 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = from_environment(host=args.host, port=args.port)
+        # Before create_app: the producer's threads must start on the allocator they keep.
+        allocator.run_on(settings.allocator)
         app = create_app(settings)
     except ConfigError as exc:
         print(f"collector: {exc}", file=sys.stderr)
         return 2
-    logger.info("hot path: %s", native.IMPLEMENTATION)
+    logger.info("hot path: %s, allocator: %s", native.IMPLEMENTATION, allocator.loaded())
 
     config = uvicorn.Config(
         app,

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from collector.allocator import Allocator
 from collector.envelope import Source
 
 # librdkafka properties tuned for throughput with a durable acknowledgement. Each can be
@@ -185,6 +186,8 @@ class Settings(_Section, frozen=True):
     hot_keys: HotKeys = HotKeys()
     # Extra or overriding librdkafka producer properties.
     producer_overrides: dict[str, str | int | float | bool] = {}
+    # The C allocator `collector serve` runs on (collector.allocator).
+    allocator: Allocator = "jemalloc"
 
     def __post_init__(self) -> None:
         for name, value in self.producer_overrides.items():
@@ -253,6 +256,7 @@ ENVIRONMENT: dict[str, str] = {
     "COLLECTOR_PII_SECRET": "pii.secret",
     "COLLECTOR_PII_SECRET_FILE": "pii.secret_file",
     "COLLECTOR_PII_KEY_ID": "pii.key_id",
+    "COLLECTOR_ALLOCATOR": "allocator",
 }
 # COLLECTOR_WRITE_KEYS="key:source,key2:source2" (source: web, mobile, server or any); the
 # TOML file's [write_keys."<key>"] tables say more (tenant, topics, PII policy, quota).

@@ -55,3 +55,23 @@ def test_sigterm_finishes_in_flight_requests_flushes_and_exits_0(
     assert [status for status, _ in answers] == [200] * 8
     assert all(body == b'{"accepted":100,"rejected":0,"errors":[]}' for _, body in answers)
     assert len(consume_all(topic)) == 800
+
+
+def mapped_libraries(pid: int) -> str:
+    with open(f"/proc/{pid}/maps") as maps:
+        return maps.read()
+
+
+def test_serve_runs_on_jemalloc_unless_told_otherwise(start_collector: StartCollector) -> None:
+    default = start_collector()
+    assert default.process is not None
+    # The same process (pid) as started: it ran itself again with jemalloc preloaded.
+    assert "libjemalloc.so.2" in mapped_libraries(default.process.pid)
+    assert "allocator: jemalloc" in default.output()
+    with default.client() as client:
+        assert client.post("/track", json=[{"event": "e"}]).status_code == 200
+
+    system = start_collector(COLLECTOR_ALLOCATOR="system")
+    assert system.process is not None
+    assert "libjemalloc.so.2" not in mapped_libraries(system.process.pid)
+    assert "allocator: system" in system.output()
