@@ -1,9 +1,10 @@
 """The C allocator `collector serve` runs on: jemalloc unless told otherwise.
 
 librdkafka allocates a message, its headers and their list for every record on the event
-loop's thread and frees them on its broker thread, where glibc's malloc is at its worst; with
-jemalloc the collector spends about 13 % less CPU per event under load (docs/benchmarks.md),
-for a few MiB more resident memory. Vector and Relay ship with it for the same reasons.
+loop's thread and frees them on its broker thread, where glibc's malloc is at its worst. With
+jemalloc the collector spent about 12 % less CPU per event under load, varied far less from
+run to run, and held 5 MiB more memory (docs/benchmarks.md); Vector and Relay ship with it
+too.
 
 A process cannot change its malloc once it runs, so `serve` executes itself again, once,
 with the library in LD_PRELOAD, before any thread starts. Python's own small objects keep
