@@ -40,20 +40,24 @@ async def read_body(request: Request, max_bytes: int, max_zstd_window: int) -> b
 async def _inflate(request: Request, encoding: str, max_bytes: int) -> bytes:
     decoder: zlib._Decompress | None = None
     start = b""  # the first bytes, until there are enough to tell zlib from raw deflate
-    out = bytearray()
+    # Small pieces, joined once at the end: a buffer grown by reallocation leaves each copy it
+    # outgrows to the allocator, which may hold on to them (jemalloc does, for seconds), and
+    # one big piece plus its copy would hold twice the cap at once.
+    pieces: list[bytes] = []
+    size = 0
 
     def feed(data: bytes) -> None:
-        nonlocal decoder
+        nonlocal decoder, size
         while data:
             if decoder is None or decoder.eof:
                 if decoder is not None and encoding == "deflate":
                     raise InvalidEncoding("data after the end of the deflate stream")
                 # gzip allows several members one after another; each needs a decoder.
                 decoder = zlib.decompressobj(_window_bits(encoding, data))
-            # In small pieces: one big piece plus its copy into `out` would hold twice the
-            # cap at once.
-            out.extend(decoder.decompress(data, min(_PIECE, max_bytes + 1 - len(out))))
-            if len(out) > max_bytes:
+            piece = decoder.decompress(data, min(_PIECE, max_bytes + 1 - size))
+            pieces.append(piece)
+            size += len(piece)
+            if size > max_bytes:
                 raise PayloadTooLarge(f"body inflates past {max_bytes} bytes")
             data = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
 
@@ -72,7 +76,7 @@ async def _inflate(request: Request, encoding: str, max_bytes: int) -> bytes:
         return b""
     if not decoder.eof:
         raise InvalidEncoding(f"{encoding} body is truncated")
-    return bytes(out)
+    return b"".join(pieces)
 
 
 def _window_bits(encoding: str, first: bytes) -> int:
@@ -87,13 +91,15 @@ def _window_bits(encoding: str, first: bytes) -> int:
 
 def _unzstd(compressed: bytes, max_bytes: int, max_window: int) -> bytes:
     decompressor = zstandard.ZstdDecompressor(max_window_size=max_window)
-    out = bytearray()
+    pieces: list[bytes] = []
+    size = 0
     try:
         with decompressor.stream_reader(compressed, read_across_frames=True) as reader:
-            while chunk := reader.read(min(_PIECE, max_bytes + 1 - len(out))):
-                out += chunk
-                if len(out) > max_bytes:
+            while piece := reader.read(min(_PIECE, max_bytes + 1 - size)):
+                pieces.append(piece)
+                size += len(piece)
+                if size > max_bytes:
                     raise PayloadTooLarge(f"body inflates past {max_bytes} bytes")
     except zstandard.ZstdError as exc:
         raise InvalidEncoding(f"body is not valid zstd data: {exc}") from None
-    return bytes(out)
+    return b"".join(pieces)
