@@ -1561,7 +1561,8 @@ cdef class _State:
     cdef int _defer_user_agent(self, _Cursor* c) except -1:
         cdef Py_ssize_t start, chars
         cdef bint ascii
-        if self.found_user_agent_present or c.data[c.pos] != 0x22:
+        # The limit on key lengths applies to the name it gets: user_agent, 10 characters.
+        if self.found_user_agent_present or self.max_string < 10 or c.data[c.pos] != 0x22:
             return _FALL_BACK
         if _string_span(c, &start, &chars, &ascii) != _PLAIN or chars > self.max_string:
             return _FALL_BACK

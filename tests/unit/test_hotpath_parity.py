@@ -443,6 +443,7 @@ SEGMENT_RAW_EVENTS = [
     b'{"type": "track", "event": "e", "messageId": "m-1", "userId": 7, "anonymousId": "a",'
     b' "context": {"userAgent": "Mozilla/5.0 (X11; Linux x86_64)", "page": {"path": "/"}}}',
     b'{"event": "e", "context": {"page": {}, "userAgent": "curl/8.0", "ip": "203.0.113.9"}}',
+    b'{"event": "e", "context": {"userAgent": "x"}}',
     b'{"event": "e", "context": {"userAgent": "x", "user_agent": "y"}}',
     b'{"event": "e", "context": {"user_agent": "y", "userAgent": "x"}}',
     b'{"event": "e", "context": {"userAgent": "x", "userAgent": "y"}}',
@@ -477,6 +478,8 @@ def test_native_and_python_agree_on_segment_events(raw: bytes) -> None:
         Settings(pii=user_agent_rules),
         Settings(pii=Pii(scrub_paths=["context"])),
         Settings(limits=Limits(max_string_length=8, max_properties=2)),
+        # "userAgent" fits in 9 characters, the "user_agent" it becomes does not.
+        Settings(limits=Limits(max_string_length=9)),
     ]
     for default_type in ("track", "page"):
         received = Received(
