@@ -243,7 +243,7 @@ policies = st.builds(
         st.builds(
             Limits,
             max_event_bytes=st.sampled_from([120, 32 * 1024]),
-            max_string_length=st.sampled_from([4, 8192]),
+            max_string_length=st.sampled_from([4, 9, 8192]),
             max_properties=st.sampled_from([2, 256]),
             max_depth=st.sampled_from([1, 2, 10]),
         ),
