@@ -37,28 +37,52 @@ async def read_body(request: Request, max_bytes: int, max_zstd_window: int) -> b
     )
 
 
+class _Inflated:
+    """Decompressed output, gathered in pieces of about _PIECE bytes and joined once.
+
+    Not one growing buffer: each copy a buffer outgrows goes back to the allocator, which may
+    hold on to it (jemalloc does, for seconds), several times the cap in all. Not the pieces
+    the decoder hands out either: a body trickling in a byte at a time would make a million
+    tiny objects. Only a body within the cap is ever joined, holding it twice for a moment.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.pieces: list[bytes] = []
+        self.pending = bytearray()
+
+    def room(self) -> int:
+        """How much more to ask a decoder for: up to a piece, and one byte past the cap."""
+        return min(_PIECE, self.max_bytes + 1 - self.size)
+
+    def add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            raise PayloadTooLarge(f"body inflates past {self.max_bytes} bytes")
+        self.pending += data
+        if len(self.pending) >= _PIECE:
+            self.pieces.append(bytes(self.pending))
+            self.pending.clear()
+
+    def join(self) -> bytes:
+        return b"".join([*self.pieces, self.pending])
+
+
 async def _inflate(request: Request, encoding: str, max_bytes: int) -> bytes:
     decoder: zlib._Decompress | None = None
     start = b""  # the first bytes, until there are enough to tell zlib from raw deflate
-    # Small pieces, joined once at the end: a buffer grown by reallocation leaves each copy it
-    # outgrows to the allocator, which may hold on to them (jemalloc does, for seconds), and
-    # one big piece plus its copy would hold twice the cap at once.
-    pieces: list[bytes] = []
-    size = 0
+    out = _Inflated(max_bytes)
 
     def feed(data: bytes) -> None:
-        nonlocal decoder, size
+        nonlocal decoder
         while data:
             if decoder is None or decoder.eof:
                 if decoder is not None and encoding == "deflate":
                     raise InvalidEncoding("data after the end of the deflate stream")
                 # gzip allows several members one after another; each needs a decoder.
                 decoder = zlib.decompressobj(_window_bits(encoding, data))
-            piece = decoder.decompress(data, min(_PIECE, max_bytes + 1 - size))
-            pieces.append(piece)
-            size += len(piece)
-            if size > max_bytes:
-                raise PayloadTooLarge(f"body inflates past {max_bytes} bytes")
+            out.add(decoder.decompress(data, out.room()))
             data = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
 
     try:
@@ -76,7 +100,7 @@ async def _inflate(request: Request, encoding: str, max_bytes: int) -> bytes:
         return b""
     if not decoder.eof:
         raise InvalidEncoding(f"{encoding} body is truncated")
-    return b"".join(pieces)
+    return out.join()
 
 
 def _window_bits(encoding: str, first: bytes) -> int:
@@ -91,15 +115,11 @@ def _window_bits(encoding: str, first: bytes) -> int:
 
 def _unzstd(compressed: bytes, max_bytes: int, max_window: int) -> bytes:
     decompressor = zstandard.ZstdDecompressor(max_window_size=max_window)
-    pieces: list[bytes] = []
-    size = 0
+    out = _Inflated(max_bytes)
     try:
         with decompressor.stream_reader(compressed, read_across_frames=True) as reader:
-            while piece := reader.read(min(_PIECE, max_bytes + 1 - size)):
-                pieces.append(piece)
-                size += len(piece)
-                if size > max_bytes:
-                    raise PayloadTooLarge(f"body inflates past {max_bytes} bytes")
+            while piece := reader.read(out.room()):
+                out.add(piece)
     except zstandard.ZstdError as exc:
         raise InvalidEncoding(f"body is not valid zstd data: {exc}") from None
-    return b"".join(pieces)
+    return out.join()

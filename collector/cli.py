@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = from_environment(host=args.host, port=args.port)
         # Before create_app: the producer's threads must start on the allocator they keep.
-        allocator.run_on(settings.allocator)
+        # Only for the command line itself: a caller passing argv is not run again.
+        if argv is None:
+            allocator.run_on(settings.allocator)
         app = create_app(settings)
     except ConfigError as exc:
         print(f"collector: {exc}", file=sys.stderr)

@@ -129,8 +129,9 @@ class KafkaSink:
             self._count(self._metrics.records_failed, records, "refused")
             raise DeliveryFailed(f"Kafka's client refused a record: {exc}", retry_after) from None
         if report is None:
-            # A timer on the waiter itself rather than wait_for(shield(...)): two fewer
-            # futures and tasks per request, and the same answer when reports never come.
+            # A timer on the waiter itself rather than wait_for(shield(...)): no second
+            # future and no timeout wrapper per request, the same answer when reports never
+            # come.
             timer = waiter.loop.call_later(self._wait_s, waiter.expire)
             try:
                 failed, error = await waiter.future

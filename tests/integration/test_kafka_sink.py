@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -26,6 +27,16 @@ def unreachable_sink(delivery_timeout_ms: int) -> tuple[KafkaSink, Metrics]:
     return KafkaSink(settings, metrics), metrics
 
 
+async def reported(sink: KafkaSink) -> None:
+    """Until librdkafka has reported every record it holds, and a moment for the report
+    thread to hand the reports to the event loop."""
+    deadline = time.monotonic() + 15
+    while len(sink._producer):
+        assert time.monotonic() < deadline, "librdkafka never reported the record"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+
+
 def test_request_without_reports_times_out_and_a_late_report_is_harmless() -> None:
     sink, metrics = unreachable_sink(delivery_timeout_ms=1500)
     # The sink's own deadline, well before librdkafka gives up on the record at 1.5 s.
@@ -39,7 +50,7 @@ def test_request_without_reports_times_out_and_a_late_report_is_harmless() -> No
             await sink.send([Record(TOPIC, None, b"{}", [])])
         # librdkafka's failed report for that record comes after the answer; it must find
         # the request settled and change nothing.
-        await asyncio.sleep(2.5)
+        await reported(sink)
 
     try:
         asyncio.run(scenario())
@@ -63,7 +74,7 @@ def test_cancelled_request_then_its_report_is_harmless() -> None:
         request.cancel()
         with pytest.raises(asyncio.CancelledError):
             await request
-        await asyncio.sleep(1.5)
+        await reported(sink)
         # The sink still answers the next request from its reports.
         with pytest.raises(DeliveryFailed):
             await sink.send([Record(TOPIC, None, b"{}", [])])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.allocator import JEMALLOC, loaded, preload_environment
+from collector.allocator import JEMALLOC, TRIED, loaded, preload_environment
 
 
 @pytest.fixture
@@ -15,20 +15,25 @@ def libraries(tmp_path: Path) -> tuple[str, ...]:
     return (str(tmp_path / "elsewhere"), str(tmp_path))
 
 
-def test_jemalloc_goes_first_in_ld_preload_keeping_what_was_there(
-    libraries: tuple[str, ...],
-) -> None:
-    environ = {"PATH": "/bin", "LD_PRELOAD": "/opt/libtrace.so"}
-    assert preload_environment("jemalloc", environ, libraries) == {
+def test_jemalloc_is_preloaded_by_its_path_once(libraries: tuple[str, ...]) -> None:
+    assert preload_environment("jemalloc", {"PATH": "/bin"}, libraries) == {
         "PATH": "/bin",
-        "LD_PRELOAD": f"{JEMALLOC} /opt/libtrace.so",
+        "LD_PRELOAD": str(Path(libraries[1], JEMALLOC)),
+        TRIED: "1",
     }
-    assert preload_environment("jemalloc", {}, libraries) == {"LD_PRELOAD": JEMALLOC}
 
 
-def test_no_second_run_once_jemalloc_is_preloaded(libraries: tuple[str, ...]) -> None:
-    for preload in (JEMALLOC, f"/usr/lib/x86_64-linux-gnu/{JEMALLOC}", f"/a.so:{JEMALLOC}"):
+def test_one_try_only_even_when_the_loader_dropped_it(libraries: tuple[str, ...]) -> None:
+    assert preload_environment("jemalloc", {TRIED: "1"}, libraries) is None
+
+
+def test_an_ld_preload_set_by_someone_else_is_left_alone(
+    libraries: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    for preload in ("/usr/lib/x86_64-linux-gnu/libasan.so.8", f"/opt/{JEMALLOC}", "libmimalloc.so"):
         assert preload_environment("jemalloc", {"LD_PRELOAD": preload}, libraries) is None
+    assert "not adding jemalloc" in caplog.text
 
 
 def test_system_malloc_needs_no_second_run(libraries: tuple[str, ...]) -> None:
@@ -40,6 +45,13 @@ def test_missing_library_warns_and_runs_on(
 ) -> None:
     assert preload_environment("jemalloc", {}, (str(tmp_path),)) is None
     assert "libjemalloc2" in caplog.text
+
+
+def test_the_library_is_found_where_this_machine_keeps_it() -> None:
+    # `make setup` installs Debian's libjemalloc2; the real search must find it.
+    environment = preload_environment("jemalloc", {})
+    assert environment is not None
+    assert Path(environment["LD_PRELOAD"]).name == JEMALLOC
 
 
 def test_loaded_reads_the_mapped_libraries(tmp_path: Path) -> None:

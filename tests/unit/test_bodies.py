@@ -1,5 +1,6 @@
 import asyncio
 import gzip
+import random
 import zlib
 
 import pytest
@@ -62,6 +63,17 @@ def test_read_body_refuses_what_inflates_past_the_cap(encoding: str | None) -> N
     }[encoding](data)
     with pytest.raises(PayloadTooLarge):
         read(body, encoding, cap=1 << 20)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("zstd", lambda d: zstandard.ZstdCompressor().compress(d))],
+)
+def test_read_body_joins_many_pieces_in_order(encoding: str, compress: object) -> None:
+    # Several 64 KiB pieces, fed a few compressed bytes at a time.
+    data = random.Random(7).randbytes(150_000) + DATA * 30
+    body = compress(data)  # type: ignore[operator]
+    assert asyncio.run(read_body(request(body, encoding, chunk=7), 1 << 20, 8 << 20)) == data
 
 
 def test_read_body_at_exactly_the_cap_is_fine() -> None:
