@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import subprocess
 import sys
 import time
 
 import httpx
 
+from bench import print_figures
 from bench.throughput import cpu_seconds, load
 from loadtest.payloads import track_bodies
 from tests.support.server import free_port
@@ -86,11 +86,7 @@ def main() -> None:
         "requests_per_s": round(tally.requests / elapsed),
         "server_cpu_us_per_request": round(spent * 1e6 / requests, 1),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for name, value in result.items():
-            print(f"{name:28} {value}")
+    print_figures(result, args.json)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ through both paths.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -28,6 +27,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from bench import print_figures
 from collector import native
 from collector.config import Settings
 from collector.decoding import decode_batch
@@ -178,11 +178,7 @@ def main() -> None:
         )
     if args.produce:
         result.update(produce_figure(bodies, args.seconds))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for name, value in result.items():
-            print(f"{name:36} {value}")
+    print_figures(result, args.json)
 
 
 if __name__ == "__main__":

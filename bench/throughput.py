@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import subprocess
@@ -28,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import print_figures
 from loadtest.payloads import client_ips, segment_bodies, track_bodies
 from tests.support.server import CollectorProcess
 
@@ -172,11 +172,7 @@ def main() -> None:
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
         ).stdout.strip(),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for name, value in result.items():
-            print(f"{name:28} {value}")
+    print_figures(result, args.json)
 
 
 if __name__ == "__main__":
