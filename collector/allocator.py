@@ -4,8 +4,8 @@ librdkafka allocates a message, its headers and their list for every record on t
 loop's thread and frees them on its broker thread, where glibc's malloc is at its worst. With
 jemalloc the collector spent about 8 % less CPU per event under load on average, varied half
 as much from run to run, and held about 6 MiB more memory (docs/benchmarks.md); Vector and
-Relay ship with it too. It keeps freed memory for a while, so code that must bound its peak memory should not
-grow one big buffer (collector.bodies).
+Relay ship with it too. It keeps freed memory for a while, so code that must bound its peak
+memory should not grow one big buffer (collector.bodies).
 
 A process cannot change its malloc once it runs, so `serve` executes itself again, once,
 with the library in LD_PRELOAD, before any thread starts. Python's own small objects keep
