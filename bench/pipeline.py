@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from bench import print_figures
+from bench import delete_topics, print_figures
 from collector import native
 from collector.config import Settings
 from collector.decoding import decode_batch
@@ -128,6 +128,7 @@ def produce_figure(bodies: list[bytes], seconds: float) -> dict[str, object]:
 
     rate = measure(run_batch, bodies, seconds)
     producer.flush(60)
+    delete_topics(settings.kafka_bootstrap, topic)
     return {
         "native_to_librdkafka_events_per_s": round(rate),
         "native_to_librdkafka_us_per_event": round(1e6 / rate, 2),

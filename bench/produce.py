@@ -38,6 +38,7 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from bench import delete_topics
 from bench.pipeline import SECRET, USER_AGENT
 from collector import native
 from collector.config import Settings, from_environment
@@ -65,9 +66,13 @@ def records_of(batches: int) -> list[list[Record]]:
     return out
 
 
+# This run's topics all start so; they are deleted at the end.
+RUN_PREFIX = f"bench.produce.{uuid.uuid4().hex[:8]}."
+
+
 def new_topic(bootstrap: str) -> str:
     """A fresh 12-partition topic, so that runs do not share batches or partitions."""
-    topic = f"bench.produce.{uuid.uuid4().hex[:8]}"
+    topic = f"{RUN_PREFIX}{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=12, replication_factor=1)])[topic].result(
         30
@@ -270,20 +275,23 @@ def main() -> None:
     args = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     batches = records_of(args.batches)
-    results = [
-        run("produce", 1, batches, bootstrap),
-        run("produce", 3, batches, bootstrap),
-        run("produce_batch", 1, batches, bootstrap),
-        run_native(1, batches, bootstrap),
-        run("produce", 1, batches, bootstrap),
-        run("produce", 3, batches, bootstrap),
-        run_native(1, batches, bootstrap),
-        run_native(3, batches, bootstrap),
-    ]
-    for level in (1, 3, 1):
-        c_result = run_c(level, batches, bootstrap)
-        if c_result is not None:
-            results.append(c_result)
+    try:
+        results = [
+            run("produce", 1, batches, bootstrap),
+            run("produce", 3, batches, bootstrap),
+            run("produce_batch", 1, batches, bootstrap),
+            run_native(1, batches, bootstrap),
+            run("produce", 1, batches, bootstrap),
+            run("produce", 3, batches, bootstrap),
+            run_native(1, batches, bootstrap),
+            run_native(3, batches, bootstrap),
+        ]
+        for level in (1, 3, 1):
+            c_result = run_c(level, batches, bootstrap)
+            if c_result is not None:
+                results.append(c_result)
+    finally:
+        delete_topics(bootstrap, RUN_PREFIX)
     if args.json:
         print(json.dumps(results))
         return

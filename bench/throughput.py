@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import print_figures
+from bench import delete_topics, print_figures
 from loadtest.payloads import client_ips, segment_bodies, track_bodies
 from tests.support.server import CollectorProcess
 
@@ -145,6 +145,7 @@ def main() -> None:
         peak_rss = peak_rss_mib(pid)
     finally:
         status = collector.terminate()
+        delete_topics(os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"), f"{prefix}.")
     if status != 0:
         sys.exit(f"collector exited with {status}:\n{collector.output()}")
 
