@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from bench import delete_topics, print_figures
+from bench import print_figures
 from collector import native
 from collector.config import Settings
 from collector.decoding import decode_batch
@@ -36,6 +36,7 @@ from collector.pipeline import Pipeline as PythonPipeline
 from collector.pipeline import Record
 from collector.sources.segment import decode_segment_batch
 from loadtest.payloads import client_ips, segment_bodies, track_bodies
+from tests.support.kafka import delete_topics
 
 BATCH = 100
 SITE_EVENTS_PER_S = 5_000

@@ -38,7 +38,6 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from bench import delete_topics
 from bench.pipeline import SECRET, USER_AGENT
 from collector import native
 from collector.config import Settings, from_environment
@@ -46,6 +45,7 @@ from collector.decoding import decode_batch
 from collector.normalize import Received
 from collector.pipeline import Record
 from loadtest.payloads import client_ips, track_bodies
+from tests.support.kafka import delete_topics
 
 
 def process_cpu() -> float:

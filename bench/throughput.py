@@ -27,8 +27,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import delete_topics, print_figures
+from bench import print_figures
 from loadtest.payloads import client_ips, segment_bodies, track_bodies
+from tests.support.kafka import delete_topics
 from tests.support.server import CollectorProcess
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.support.kafka import bootstrap
+from tests.support.kafka import bootstrap, delete_topics
 from tests.support.server import CollectorProcess
 
 StartCollector = Callable[..., CollectorProcess]
@@ -27,15 +27,17 @@ def kafka_broker() -> str:
 
 
 @pytest.fixture
-def topics() -> dict[str, str]:
-    """Topic names of this test alone, so tests never read each other's records."""
+def topics() -> Iterator[dict[str, str]]:
+    """Topic names of this test alone, so tests never read each other's records; deleted
+    afterwards, DLQs included, so that a broker reused across runs does not pile them up."""
     prefix = f"test{uuid.uuid4().hex[:10]}"
-    return {
+    yield {
         "web": f"{prefix}.web",
         "mobile": f"{prefix}.mobile",
         "server": f"{prefix}.server",
         "bots": f"{prefix}.bots",
     }
+    delete_topics(bootstrap(), f"{prefix}.")
 
 
 @pytest.fixture
