@@ -36,7 +36,7 @@ from collector.pipeline import Pipeline as PythonPipeline
 from collector.pipeline import Record
 from collector.sources.segment import decode_segment_batch
 from loadtest.payloads import client_ips, segment_bodies, track_bodies
-from tests.support.kafka import delete_topics
+from tests.support.kafka import create_topic, delete_topics
 
 BATCH = 100
 SITE_EVENTS_PER_S = 5_000
@@ -96,15 +96,11 @@ def produce_figure(bodies: list[bytes], seconds: float) -> dict[str, object]:
     The collector's own producer (collector.native.Producer), one send per batch, reports
     served in this thread between batches.
     """
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-
     from collector.config import from_environment
 
     settings = from_environment(os.environ)
     topic = f"bench.pipeline.{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    created = admin.create_topics([NewTopic(topic, num_partitions=12, replication_factor=1)])
-    created[topic].result(30)
+    create_topic(topic, partitions=12)
     producer = native.Producer(settings.producer_config())
     pipeline = through(native.Pipeline(Settings(), SECRET))
     reports = failed = 0
@@ -129,7 +125,7 @@ def produce_figure(bodies: list[bytes], seconds: float) -> dict[str, object]:
 
     rate = measure(run_batch, bodies, seconds)
     producer.flush(60)
-    delete_topics(settings.kafka_bootstrap, topic)
+    delete_topics(topic)
     return {
         "native_to_librdkafka_events_per_s": round(rate),
         "native_to_librdkafka_us_per_event": round(1e6 / rate, 2),

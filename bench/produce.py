@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bench.pipeline import SECRET, USER_AGENT
 from collector import native
@@ -45,7 +44,7 @@ from collector.decoding import decode_batch
 from collector.normalize import Received
 from collector.pipeline import Record
 from loadtest.payloads import client_ips, track_bodies
-from tests.support.kafka import delete_topics
+from tests.support.kafka import create_topic, delete_topics
 
 
 def process_cpu() -> float:
@@ -70,13 +69,10 @@ def records_of(batches: int) -> list[list[Record]]:
 RUN_PREFIX = f"bench.produce.{uuid.uuid4().hex[:8]}."
 
 
-def new_topic(bootstrap: str) -> str:
+def new_topic() -> str:
     """A fresh 12-partition topic, so that runs do not share batches or partitions."""
     topic = f"{RUN_PREFIX}{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=12, replication_factor=1)])[topic].result(
-        30
-    )
+    create_topic(topic, partitions=12)
     return topic
 
 
@@ -105,7 +101,7 @@ def figures(
 
 
 def run(method: str, level: int, batches: list[list[Record]], bootstrap: str) -> dict[str, Any]:
-    topic = new_topic(bootstrap)
+    topic = new_topic()
     stats: dict[str, Any] = {}
 
     def on_stats(text: str) -> None:
@@ -183,7 +179,7 @@ def run_native(level: int, batches: list[list[Record]], bootstrap: str) -> dict[
     """The same records through the collector's native producer, one send per request."""
     from collector._producer import Producer as NativeProducer
 
-    topic = new_topic(bootstrap)
+    topic = new_topic()
     config = {**from_environment(os.environ).producer_config(), "compression.level": str(level)}
     producer = NativeProducer(config)
     requests = [[Record(topic, k, v, h) for _t, k, v, h in records] for records in batches]
@@ -260,7 +256,7 @@ def run_c(level: int, batches: list[list[Record]], bootstrap: str) -> dict[str, 
             parts.append(struct.pack(">I", len(data)) + data)
     path = root / ".run" / "bench-records.bin"
     path.write_bytes(b"".join(parts))
-    topic = new_topic(bootstrap)
+    topic = new_topic()
     output = subprocess.run(
         [str(binary), str(path), bootstrap, topic, str(level)], check=True, capture_output=True
     ).stdout
@@ -291,7 +287,7 @@ def main() -> None:
             if c_result is not None:
                 results.append(c_result)
     finally:
-        delete_topics(bootstrap, RUN_PREFIX)
+        delete_topics(RUN_PREFIX)
     if args.json:
         print(json.dumps(results))
         return

@@ -146,7 +146,7 @@ def main() -> None:
         peak_rss = peak_rss_mib(pid)
     finally:
         status = collector.terminate()
-        delete_topics(os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"), f"{prefix}.")
+        delete_topics(f"{prefix}.")
     if status != 0:
         sys.exit(f"collector exited with {status}:\n{collector.output()}")
 

@@ -37,7 +37,7 @@ def topics() -> Iterator[dict[str, str]]:
         "server": f"{prefix}.server",
         "bots": f"{prefix}.bots",
     }
-    delete_topics(bootstrap(), f"{prefix}.")
+    delete_topics(f"{prefix}.")
 
 
 @pytest.fixture

@@ -89,11 +89,11 @@ def create_topic(topic: str, partitions: int = 1, config: dict[str, str] | None 
     admin.create_topics([new])[topic].result(timeout=30)
 
 
-def delete_topics(address: str, prefix: str) -> None:
+def delete_topics(prefix: str) -> None:
     """Delete every topic whose name starts with `prefix`: a broker that keeps every run's
     partitions spends more CPU per event with each run (twice as much at 9,000 partitions),
     which slows later tests and makes later benchmarks look slower than earlier ones."""
-    admin = AdminClient({"bootstrap.servers": address})
+    admin = AdminClient({"bootstrap.servers": bootstrap()})
     names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(prefix)]
     if names:
         for future in admin.delete_topics(names, operation_timeout=30).values():
