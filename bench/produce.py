@@ -143,7 +143,7 @@ def run(method: str, level: int, batches: list[list[Record]], bootstrap: str) ->
                 while True:
                     try:
                         producer.produce(
-                            topic, value, key, headers=headers, on_delivery=on_delivery
+                            topic, value, key, headers=list(headers), on_delivery=on_delivery
                         )  # type: ignore[arg-type]
                         break
                     except BufferError:
@@ -151,7 +151,7 @@ def run(method: str, level: int, batches: list[list[Record]], bootstrap: str) ->
     else:
 
         def hand_over(records: list[Record]) -> None:
-            messages = [{"value": v, "key": k, "headers": h} for _t, k, v, h in records]
+            messages = [{"value": v, "key": k, "headers": list(h)} for _t, k, v, h in records]
             producer.produce_batch(topic, messages, on_delivery=on_delivery)
 
     started_cpu = process_cpu()

@@ -89,7 +89,7 @@ class Ingest:
             default_type=default_type,
         )
         outcome = self._pipelines[key].process(batch.events, received)
-        await self.sink.send(outcome.records)
+        await self.sink.send(outcome.records, outcome.per_topic)
         self.metrics.count_outcome(outcome)
         return outcome
 

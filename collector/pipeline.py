@@ -27,11 +27,16 @@ from collector.pii import PiiPolicy, scrub_text
 DLQ_VALUE_BYTES = 16 * 1024
 
 
+Headers = tuple[tuple[str, bytes], ...]
+
+
 class Record(NamedTuple):
     topic: str
     key: bytes | None
     value: bytes
-    headers: list[tuple[str, bytes]]
+    # A tuple, so that records of one event type can share one (most records have no
+    # header of their own).
+    headers: Headers
 
 
 class Rejection(msgspec.Struct, frozen=True):
@@ -43,6 +48,8 @@ class Rejection(msgspec.Struct, frozen=True):
 class Outcome(msgspec.Struct, kw_only=True):
     records: list[Record]
     rejected: list[Rejection]
+    # How many of the records go to each topic, for the sink's metrics.
+    per_topic: Counter[str] = msgspec.field(default_factory=Counter)
     # Events accepted: produced to a stream or the bots topic, or dropped as bots by policy.
     accepted: int = 0
     bots: Counter[str] = msgspec.field(default_factory=Counter)
@@ -72,11 +79,11 @@ class Pipeline:
             "mobile": settings.topics.mobile,
             "server": settings.topics.server,
         }
-        self._common = [
+        self._common = (
             ("schema", SCHEMA_VERSION.encode()),
             ("tenant", settings.tenant.encode()),
             ("pii_key_id", self.pii.key_id.encode()),
-        ]
+        )
 
     def process(self, events: Sequence[bytes], received: Received) -> Outcome:
         outcome = Outcome(records=[], rejected=[])
@@ -90,6 +97,7 @@ class Pipeline:
             except Rejected as rejected:
                 outcome.rejected.append(Rejection(index, rejected.reason, rejected.detail))
                 outcome.records.append(self._dead_letter(dlq, bytes(raw), rejected, received))
+                outcome.per_topic[dlq] += 1
                 continue
             outcome.accepted += 1
             bot = self.bots.verdict(event, now)
@@ -99,19 +107,20 @@ class Pipeline:
                     outcome.bots_dropped += 1
                     continue
             self.pii.apply(event)
-            headers = [*self._common, ("event_type", event.type.encode())]
+            headers: Headers = (*self._common, ("event_type", event.type.encode()))
             key = choose_key(event)
             if key is not None:
                 key, salt = self.hot_keys.salt(key, now)
                 if salt is not None:
                     outcome.salted += 1
-                    headers.append(("salt", str(salt).encode()))
+                    headers += (("salt", str(salt).encode()),)
             if bot is not None:
-                headers.append(("bot", bot.encode()))
+                headers += (("bot", bot.encode()),)
                 topic = self.settings.topics.bots
             else:
                 topic = self._topics[event.source]
             outcome.records.append(Record(topic, key, self._encode(event), headers))
+            outcome.per_topic[topic] += 1
         return outcome
 
     def _dead_letter(
@@ -121,11 +130,11 @@ class Pipeline:
         # the one topic where raw ids, emails and card numbers live), and cut to its first
         # DLQ_VALUE_BYTES: a rejected event may be far larger than Kafka takes.
         value = self.pii.redact(raw).encode()[:DLQ_VALUE_BYTES]
-        headers = [
+        headers = (
             ("tenant", self.settings.tenant.encode()),
             ("original_bytes", str(len(raw)).encode()),
             ("error", rejected.reason.encode()),
             ("error_detail", scrub_text(rejected.detail).encode()),
             ("received_at_ms", str(received.received_ms).encode()),
-        ]
+        )
         return Record(topic, None, value, headers)

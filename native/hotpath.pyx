@@ -22,7 +22,23 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
 
 cdef extern from *:
+    """
+    /* A record, allocated as its tuple subtype in one step: tuple.__new__(Record, (...))
+       makes two tuples and goes through a generic call. The items are set before anything
+       else can see the record. */
+    static PyObject *collector_record(PyObject *type, PyObject *topic, PyObject *key,
+                                      PyObject *value, PyObject *headers) {
+        PyObject *record = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 4);
+        if (record == NULL) return NULL;
+        Py_INCREF(topic); PyTuple_SET_ITEM(record, 0, topic);
+        Py_INCREF(key); PyTuple_SET_ITEM(record, 1, key);
+        Py_INCREF(value); PyTuple_SET_ITEM(record, 2, value);
+        Py_INCREF(headers); PyTuple_SET_ITEM(record, 3, headers);
+        return record;
+    }
+    """
     void __builtin_prefetch(const void* address) nogil
+    object collector_record(object type, object topic, object key, object value, object headers)
 from libc.math cimport isfinite
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -792,7 +808,7 @@ cdef class _State:
     cdef set scrub_last
     cdef tuple top_actions
     cdef tuple top_scrub
-    cdef list common
+    cdef tuple common
     cdef bytes tenant
     cdef str bots_topic
     cdef bint drop_bots
@@ -885,7 +901,7 @@ cdef class _State:
         self.scrub_context = ("context",) in self.scrub_paths
         self.scrub_properties = ("properties",) in self.scrub_paths
         self.scrub_traits = ("traits",) in self.scrub_paths
-        self.common = list(twin._common)
+        self.common = tuple(twin._common)
         self.tenant = settings.tenant.encode()
         self.bots_topic = settings.topics.bots
         self.drop_bots = settings.bots.action == "drop"
@@ -915,6 +931,10 @@ cdef class _State:
         cdef list records = []
         cdef list rejected = []
         cdef object bots = {}
+        cdef dict per_topic = {}
+        # Records of a batch mostly go to one topic: counted in runs, not one dict update each.
+        cdef object run_topic = None
+        cdef Py_ssize_t run = 0
         cdef long long accepted = 0, dropped = 0, salted = 0
         cdef long long now = received.received_ms
         cdef Py_ssize_t index = 0
@@ -945,6 +965,7 @@ cdef class _State:
                 except _Rejected as rejection:
                     rejected.append(_Rejection(index, rejection.reason, rejection.detail))
                     records.append(self._dead_letter(dlq, bytes(raw), rejection, now))
+                    per_topic[dlq] = per_topic.get(dlq, 0) + 1
                     index += 1
                     continue
                 index += 1
@@ -957,9 +978,18 @@ cdef class _State:
                 if self.salted:
                     salted += 1
                 records.append(record)
+                topic = (<tuple>record)[0]
+                if topic is not run_topic:
+                    if run:
+                        per_topic[run_topic] = per_topic.get(run_topic, 0) + run
+                    run_topic, run = topic, 0
+                run += 1
         finally:
             free(buf.data)
+        if run:
+            per_topic[run_topic] = per_topic.get(run_topic, 0) + run
         outcome = _Outcome(records=records, rejected=rejected)
+        outcome.per_topic.update(per_topic)
         outcome.accepted = accepted
         outcome.bots.update(bots)
         outcome.bots_dropped = dropped
@@ -1104,11 +1134,10 @@ cdef class _State:
             self._walk(traits, ("traits",), self.scrub_traits)
 
         # keying (twin: collector.keying)
-        headers = list(self.common)
-        type_header = self.type_headers.get(event_type)
-        if type_header is None:
-            type_header = self.type_headers[event_type] = ("event_type", event_type.encode())
-        headers.append(type_header)
+        headers = self.type_headers.get(event_type)
+        if headers is None:
+            headers = self.type_headers[event_type] = (
+                self.common + (("event_type", event_type.encode()),))
         identity = user_id or anonymous_id or session_id
         key = identity.encode("utf-8", "surrogatepass") if identity else None
         salt = None
@@ -1119,9 +1148,9 @@ cdef class _State:
                 if len(self.salts) > _SALT_LIMIT:
                     self.salts.clear()
                 key = key + b"#" + str(salt).encode()
-                headers.append(("salt", str(salt).encode()))
+                headers = headers + (("salt", str(salt).encode()),)
         if bot is not None:
-            headers.append(("bot", bot.encode()))
+            headers = headers + (("bot", bot.encode()),)
             topic = self.bots_topic
         else:
             topic = self.topics[source]
@@ -1180,7 +1209,7 @@ cdef class _State:
         # Side results, read by process(): cheaper than a tuple per event.
         self.bot = bot
         self.salted = salt is not None
-        return tuple.__new__(_Record, (topic, key, value, headers))
+        return collector_record(_Record, topic, key, value, headers)
 
     cdef inline void _check_string(self, str field, object value) except *:
         if type(value) is str and len(<str>value) > self.max_string:
@@ -1824,14 +1853,14 @@ cdef class _State:
 
     cdef object _dead_letter(self, str topic, bytes raw, object rejection, long long now):
         value = self.redact(raw).encode()[:_DLQ_VALUE_BYTES]
-        headers = [
+        headers = (
             ("tenant", self.tenant),
             ("original_bytes", str(len(raw)).encode()),
             ("error", rejection.reason.encode()),
             ("error_detail", _scrub(rejection.detail).encode()),
             ("received_at_ms", str(now).encode()),
-        ]
-        return _Record(topic, None, value, headers)
+        )
+        return collector_record(_Record, topic, None, value, headers)
 
 
 cdef inline object _identity(object value):

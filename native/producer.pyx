@@ -14,6 +14,7 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdlib cimport free, malloc, realloc
 
@@ -213,9 +214,9 @@ cdef class Producer:
         refuses a record; records handed over before that may still be delivered, and their
         reports are then dropped.
         """
-        if type(records) is not list:
-            records = list(records)
-        cdef Py_ssize_t count = len(records), index = 0, name_size
+        cdef list items = records if type(records) is list else list(records)
+        cdef Py_ssize_t count = len(items), index = 0, name_size
+        cdef tuple record, record_headers, header
         cdef Request* request = <Request*>malloc(sizeof(Request))
         cdef rd_kafka_headers_t* headers
         cdef rd_kafka_topic_t* rkt
@@ -230,12 +231,18 @@ cdef class Producer:
         request.failed = 0
         request.error = RD_KAFKA_RESP_ERR_NO_ERROR
         request.token = <PyObject*>token
-        request.records = <PyObject*>records
+        request.records = <PyObject*>items
         Py_INCREF(token)
-        Py_INCREF(records)
+        Py_INCREF(items)
         try:
             while index < count:
-                topic, key, value, record_headers = records[index]
+                # Indexed rather than unpacked: unpacking a tuple subtype (Record) goes
+                # through the iterator protocol.
+                item = items[index]
+                if not PyTuple_Check(item) or PyTuple_GET_SIZE(item) != 4:
+                    raise TypeError("a record is a (topic, key, value, headers) tuple")
+                record = <tuple>item
+                topic, key, value, record_headers = record[0], record[1], record[2], record[3]
                 rkt = self._topic(topic)
                 if key is None:
                     key_data, key_size = NULL, 0
@@ -244,7 +251,8 @@ cdef class Producer:
                 value_data = PyBytes_AS_STRING(<bytes?>value)
                 headers = rd_kafka_headers_new(len(record_headers))
                 try:
-                    for header_name, header_value in record_headers:
+                    for header in record_headers:
+                        header_name, header_value = header
                         name = PyUnicode_AsUTF8AndSize(header_name, &name_size)
                         rd_kafka_header_add(
                             headers, name, name_size, PyBytes_AS_STRING(<bytes?>header_value),

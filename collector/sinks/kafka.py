@@ -13,12 +13,10 @@ last report has come in.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import operator
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
 
 from confluent_kafka import KafkaError, KafkaException
@@ -35,8 +33,6 @@ from collector.pipeline import Record
 from collector.sinks.producer import Refused
 
 logger = logging.getLogger(__name__)
-
-_topic_of = operator.attrgetter("topic")
 
 # Extra time, beyond librdkafka's own message timeout, that a request waits for its reports.
 _REPORT_GRACE_S = 5.0
@@ -111,8 +107,12 @@ class KafkaSink:
     def serving_reports(self) -> bool:
         return self._poller.is_alive()
 
-    async def send(self, records: Sequence[Record]) -> None:
-        """Produce `records` and wait until Kafka has acknowledged all of them."""
+    async def send(self, records: Sequence[Record], per_topic: Mapping[str, int]) -> None:
+        """Produce `records` and wait until Kafka has acknowledged all of them.
+
+        `per_topic` counts the records by topic (the pipeline's count, for the metrics: by
+        the time the reports are in, the records are no longer in the CPU's caches).
+        """
         if not records:
             return
         retry_after = self._settings.retry_after_s
@@ -123,10 +123,10 @@ class KafkaSink:
         except BufferError:
             # Records queued before the queue filled may still be delivered; the client
             # retries the whole batch and consumers deduplicate by event id.
-            self._count(self._metrics.records_failed, records, "queue_full")
+            self._count(self._metrics.records_failed, per_topic, "queue_full")
             raise QueueFull("the collector's Kafka queue is full", retry_after) from None
         except Refused as exc:
-            self._count(self._metrics.records_failed, records, "refused")
+            self._count(self._metrics.records_failed, per_topic, "refused")
             raise DeliveryFailed(f"Kafka's client refused a record: {exc}", retry_after) from None
         if report is None:
             # A timer on the waiter itself rather than wait_for(shield(...)): no second
@@ -136,7 +136,7 @@ class KafkaSink:
             try:
                 failed, error = await waiter.future
             except TimeoutError:
-                self._count(self._metrics.records_failed, records, "timeout")
+                self._count(self._metrics.records_failed, per_topic, "timeout")
                 raise DeliveryTimedOut(
                     "Kafka did not acknowledge the events in time", retry_after
                 ) from None
@@ -146,15 +146,15 @@ class KafkaSink:
             _, failed, error = report
         self._metrics.delivery_seconds.observe(time.perf_counter() - started)
         if failed:
-            self._count(self._metrics.records_failed, records, "delivery")
+            self._count(self._metrics.records_failed, per_topic, "delivery")
             raise DeliveryFailed(
                 f"Kafka did not take {failed} of {len(records)} events: {error}",
                 retry_after,
             )
-        self._count(self._metrics.records_produced, records)
+        self._count(self._metrics.records_produced, per_topic)
 
-    def _count(self, counter: Counter, records: Sequence[Record], *labels: str) -> None:
-        for topic, count in collections.Counter(map(_topic_of, records)).items():
+    def _count(self, counter: Counter, per_topic: Mapping[str, int], *labels: str) -> None:
+        for topic, count in per_topic.items():
             self._metrics.series(counter, topic, *labels).inc(count)
 
     def ensure_topics(self, topics: Iterable[str], timeout_s: float = 30.0) -> None:

@@ -80,8 +80,8 @@ class Producer:
         handed = 0
         try:
             for topic, key, value, headers in records:
-                # The stub's list[tuple[str, str | bytes | None]] is invariant; bytes is fine.
-                produce(topic, value, key, headers=headers, on_delivery=on_delivery)  # type: ignore[arg-type]
+                # confluent-kafka takes headers as a list (or a dict), not a tuple.
+                produce(topic, value, key, headers=list(headers), on_delivery=on_delivery)
                 handed += 1
         except KafkaException as exc:
             request.count_down(len(records) - handed + 1)

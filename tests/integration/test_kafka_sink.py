@@ -47,7 +47,7 @@ def test_request_without_reports_times_out_and_a_late_report_is_harmless() -> No
     async def scenario() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
         with pytest.raises(DeliveryTimedOut):
-            await sink.send([Record(TOPIC, None, b"{}", [])])
+            await sink.send([Record(TOPIC, None, b"{}", ())], {TOPIC: 1})
         # librdkafka's failed report for that record comes after the answer; it must find
         # the request settled and change nothing.
         await reported(sink)
@@ -69,7 +69,7 @@ def test_cancelled_request_then_its_report_is_harmless() -> None:
 
     async def scenario() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
-        request = asyncio.ensure_future(sink.send([Record(TOPIC, None, b"{}", [])]))
+        request = asyncio.ensure_future(sink.send([Record(TOPIC, None, b"{}", ())], {TOPIC: 1}))
         await asyncio.sleep(0.1)
         request.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -77,7 +77,7 @@ def test_cancelled_request_then_its_report_is_harmless() -> None:
         await reported(sink)
         # The sink still answers the next request from its reports.
         with pytest.raises(DeliveryFailed):
-            await sink.send([Record(TOPIC, None, b"{}", [])])
+            await sink.send([Record(TOPIC, None, b"{}", ())], {TOPIC: 1})
 
     try:
         asyncio.run(scenario())

@@ -62,7 +62,7 @@ def records_for(topic: str, count: int, tag: str) -> list[Record]:
             topic,
             None if i % 3 == 0 else f"key-{i}".encode(),
             f'{{"tag":"{tag}","i":{i},"text":"ünïcode"}}'.encode(),
-            [("schema", b"activity.v1"), ("event_type", b"track"), ("empty", b"")],
+            (("schema", b"activity.v1"), ("event_type", b"track"), ("empty", b"")),
         )
         for i in range(count)
     ]
@@ -90,7 +90,7 @@ def test_records_arrive_whole_and_each_request_is_reported_once(
 def test_keys_are_partitioned_like_java_clients(make_producer: MakeProducer, topic: str) -> None:
     create_topic(topic, partitions=12)
     producer = make_producer()
-    records = [Record(topic, f"user-{i}".encode(), b"{}", []) for i in range(40)]
+    records = [Record(topic, f"user-{i}".encode(), b"{}", ()) for i in range(40)]
     if producer.send(records, "t") is None:
         assert len(wait_for_reports(producer, 1)) == 1
     for record in consume_all(topic):
@@ -103,8 +103,8 @@ def test_a_record_the_broker_refuses_is_reported_failed(
 ) -> None:
     create_topic(topic, partitions=1, config={"max.message.bytes": "2048"})
     producer = make_producer()
-    big = Record(topic, None, os.urandom(3000).hex().encode(), [])
-    small = Record(topic, None, b'{"small":1}', [])
+    big = Record(topic, None, os.urandom(3000).hex().encode(), ())
+    small = Record(topic, None, b'{"small":1}', ())
     assert producer.send([small, big], "mixed") is None
     [(token, failed, error)] = wait_for_reports(producer, 1)
     # The small record may share the big one's batch, and the broker refuses batches whole.
@@ -118,7 +118,7 @@ def test_a_record_librdkafka_refuses_raises_refused(
 ) -> None:
     create_topic(topic, partitions=1)
     producer = make_producer(**{"message.max.bytes": "10000"})
-    records = [*records_for(topic, 2, "x"), Record(topic, None, b"x" * 20_000, [])]
+    records = [*records_for(topic, 2, "x"), Record(topic, None, b"x" * 20_000, ())]
     with pytest.raises(twin.Refused, match=r"(?i)too large"):
         producer.send(records, "refused")
     # The two records handed over before the refusal are still delivered; no report is due.
@@ -172,7 +172,7 @@ def test_a_malformed_record_raises_and_leaves_the_producer_working(
     create_topic(topic, partitions=1)
     producer = make_producer()
     good = records_for(topic, 2, "good")
-    bad = Record(topic, None, 123, [("schema", b"activity.v1")])  # type: ignore[arg-type]
+    bad = Record(topic, None, 123, (("schema", b"activity.v1"),))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         producer.send([*good, bad], "bad")
     assert producer.flush(30) == 0

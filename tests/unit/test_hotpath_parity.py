@@ -9,6 +9,7 @@ pipelines start fresh with the same settings, ids and clock, and must agree on e
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -260,7 +261,10 @@ def counter_ids() -> Callable[[], str]:
 
 
 def as_plain(outcome: Outcome) -> tuple[Any, ...]:
+    # The sink's metrics count records by topic from this, not from the records.
+    assert outcome.per_topic == Counter(record.topic for record in outcome.records)
     return (
+        {type(record) for record in outcome.records},
         [tuple(record) for record in outcome.records],
         [(r.index, r.reason, r.detail) for r in outcome.rejected],
         outcome.accepted,

@@ -47,12 +47,13 @@ def test_process_good_event_becomes_one_web_record() -> None:
     assert record.topic == "events.web"
     assert record.key == token("u-1").encode()
     assert re.fullmatch(rb"[0-9a-f]{32}", record.key)
-    assert record.headers == [
+    assert record.headers == (
         ("schema", b"activity.v1"),
         ("tenant", b"default"),
         ("pii_key_id", key_id_of(SECRET).encode()),
         ("event_type", b"track"),
-    ]
+    )
+    assert outcome.per_topic == {"events.web": 1}
 
 
 def test_process_value_is_the_envelope() -> None:
@@ -159,13 +160,14 @@ def test_process_invalid_event_goes_to_the_dlq() -> None:
     assert record.key is None
     # The rejected event, with the user id rule applied as it would have been.
     assert record.value == b'{"type":"track","user_id":"%s"}' % token("u-1").encode()
-    assert record.headers == [
+    assert record.headers == (
         ("tenant", b"default"),
         ("original_bytes", str(len(invalid)).encode()),
         ("error", b"missing_event"),
         ("error_detail", rejection.detail.encode()),
         ("received_at_ms", str(RECEIVED_MS).encode()),
-    ]
+    )
+    assert outcome.per_topic == {"events.web.dlq": 1}
 
 
 def test_process_dlq_value_is_scrubbed() -> None:
