@@ -20,7 +20,7 @@ from starlette.routing import Route
 from collector.config import Settings
 from collector.errors import CollectorError
 from collector.ingest import Ingest
-from collector.limits import BodyLimit, ConcurrencyLimit
+from collector.ingest_routes import Endpoint, IngestRoutes
 from collector.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from collector.pii import load_secret
 from collector.responses import JSONResponse, error_response
@@ -75,9 +75,11 @@ def create_app(settings: Settings) -> Starlette:
             # Runs after the server has finished its in-flight requests.
             app.state.undelivered = await run_in_threadpool(sink.close)
 
+    ingest_endpoints: dict[str, Endpoint] = {"/track": track.handle, **segment.endpoints()}
     routes = [
-        Route("/track", track.handle, methods=["POST"]),
-        *segment.routes(),
+        # POSTs to these are served by IngestRoutes and never reach the router; other
+        # methods get their 405 from it.
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in ingest_endpoints.items()),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
@@ -98,12 +100,12 @@ def create_app(settings: Settings) -> Starlette:
                 max_age=3600,
             ),
             Middleware(
-                ConcurrencyLimit,
+                IngestRoutes,
+                endpoints=ingest_endpoints,
+                max_body_bytes=settings.max_body_bytes,
                 max_in_flight=settings.max_in_flight,
-                paths=frozenset(r.path for r in routes if "POST" in (r.methods or ())),
                 retry_after_s=settings.retry_after_s,
             ),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={
             CollectorError: _collector_error,

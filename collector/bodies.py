@@ -5,7 +5,7 @@
 inflates past it is refused with 413 as soon as it does, having held at most the cap in
 memory (a 1 MiB gzip bomb that would become 1 GiB costs the cap, not the gigabyte). zstd frames
 may not ask for a window above the configured maximum, which bounds the decoder's own memory.
-The compressed size is capped before this, by the BodyLimit middleware.
+The compressed size is capped before this, by collector.ingest_routes.
 """
 
 from __future__ import annotations

@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from starlette.requests import Request
-from starlette.routing import Route
 
 from collector import timestamps
 from collector.decoding import Batch
 from collector.envelope import EventType, SegmentBatch
 from collector.errors import InvalidJSON, InvalidShape
 from collector.ingest import Ingest, summary
+from collector.ingest_routes import Endpoint
 from collector.responses import JSONResponse
 
 _decode_batch = msgspec.json.Decoder(SegmentBatch).decode
@@ -62,16 +62,15 @@ class SegmentSource:
         self.ingest = ingest
         self.max_batch_bytes = max_batch_bytes
 
-    def routes(self) -> list[Route]:
-        routes = [
-            Route("/v1/batch", self.batch, methods=["POST"]),
-            Route("/v1/import", self.batch, methods=["POST"]),
-            Route("/v1/beacon", self.beacon, methods=["POST"]),
-        ]
-        routes += [
-            Route(f"/v1/{call}", self.single(call), methods=["POST"]) for call in SINGLE_CALLS
-        ]
-        return routes
+    def endpoints(self) -> dict[str, Endpoint]:
+        """POST endpoints by path."""
+        endpoints: dict[str, Endpoint] = {
+            "/v1/batch": self.batch,
+            "/v1/import": self.batch,
+            "/v1/beacon": self.beacon,
+        }
+        endpoints.update({f"/v1/{call}": self.single(call) for call in SINGLE_CALLS})
+        return endpoints
 
     async def batch(self, request: Request, key_in_query: bool = False) -> JSONResponse:
         outcome = await self.ingest.handle(

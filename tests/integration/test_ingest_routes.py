@@ -1,4 +1,5 @@
-"""The body limit over real HTTP: refused from Content-Length, or while streaming."""
+"""The ingest routes' own limits over real HTTP: the body limit, from Content-Length or while
+streaming, and the in-flight limit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 
 from tests.integration.conftest import WRITE_KEY, StartCollector
 from tests.support.kafka import consume_all
+from tests.support.metrics import sample
 from tests.support.server import BROWSER
 
 LIMIT = 64 * 1024
@@ -97,3 +99,37 @@ def test_requests_over_the_in_flight_limit_get_503_at_once(
     events = [r.value for r in consume_all(topic)]
     assert len(events) == 2
     assert all(b'"held"' in value for value in events)
+
+
+def test_ingest_answers_are_counted_and_carry_the_same_cors_headers_as_other_routes(
+    start_collector: StartCollector,
+) -> None:
+    # The ingest routes skip Starlette's router; metrics and CORS must not notice.
+    collector = start_collector(
+        COLLECTOR_CORS_ORIGINS="https://shop.example", COLLECTOR_MAX_BODY_BYTES=str(LIMIT)
+    )
+    cors = ("access-control-allow-origin", "vary", "access-control-allow-credentials")
+    with collector.client() as client:
+        for origin in ({"Origin": "https://shop.example"}, {"Origin": "https://evil.example"}, {}):
+            health = client.get("/healthz", headers=origin)
+            answers = [
+                client.post("/track", json=[{"event": "x"}], headers=origin),
+                client.post("/v1/track", json={"event": "x"}, headers=origin),
+                client.post("/track", content=oversized_batch(), headers=origin),
+                client.post("/track", content=b"{", headers=origin),
+            ]
+            assert [a.status_code for a in answers] == [200, 200, 413, 400]
+            for answer in answers:
+                assert [answer.headers.get(h) for h in cors] == [
+                    health.headers.get(h) for h in cors
+                ], origin
+        unauthorized = client.post("/track", json=[{"event": "x"}], auth=None)
+        assert unauthorized.status_code == 401
+        text = client.get("/metrics").text
+
+    requests = "collector_http_requests_total"
+    assert sample(text, requests, route="/track", status="200") == 3
+    assert sample(text, requests, route="/v1/track", status="200") == 3
+    assert sample(text, requests, route="/track", status="413") == 3
+    assert sample(text, requests, route="/track", status="400") == 3
+    assert sample(text, requests, route="/track", status="401") == 1
