@@ -18,7 +18,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import QueryParams
 
 from collector.config import WriteKey
 from collector.errors import Unauthorized
@@ -43,11 +43,11 @@ class Authenticator:
         return presented, found[1]
 
 
-def presented_key(headers: Headers, query: QueryParams | None) -> str | None:
-    """The write key a request carries, wherever its client library puts it; `query` only
-    where a route takes the key from the query string."""
-    authorization = headers.get("authorization", "")
-    scheme, _, credentials = authorization.partition(" ")
+def presented_key(authorization: str | None, query: QueryParams | None) -> str | None:
+    """The write key a request carries (`authorization`: its Authorization header), wherever
+    its client library puts it; `query` only where a route takes the key from the query
+    string."""
+    scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(credentials.strip(), validate=True).decode()

@@ -20,9 +20,12 @@ from collector.errors import InvalidEncoding, PayloadTooLarge, UnsupportedEncodi
 _PIECE = 64 * 1024
 
 
-async def read_body(request: Request, max_bytes: int, max_zstd_window: int) -> bytes:
-    """The request body, decoded per its Content-Encoding, at most `max_bytes` long."""
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+async def read_body(
+    request: Request, encoding: str | None, max_bytes: int, max_zstd_window: int
+) -> bytes:
+    """The request body, decoded per `encoding` (its Content-Encoding header), at most
+    `max_bytes` long."""
+    encoding = (encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         body = await request.body()
         if len(body) > max_bytes:

@@ -988,10 +988,8 @@ cdef class _State:
             free(buf.data)
         if run:
             per_topic[run_topic] = per_topic.get(run_topic, 0) + run
-        outcome = _Outcome(records=records, rejected=rejected)
-        outcome.per_topic.update(per_topic)
+        outcome = _Outcome(records=records, rejected=rejected, per_topic=per_topic, bots=bots)
         outcome.accepted = accepted
-        outcome.bots.update(bots)
         outcome.bots_dropped = dropped
         outcome.salted = salted
         return outcome
