@@ -77,9 +77,9 @@ def create_app(settings: Settings) -> Starlette:
 
     ingest_endpoints: dict[str, Endpoint] = {"/track": track.handle, **segment.endpoints()}
     routes = [
-        # POSTs to these are served by IngestRoutes and never reach the router; other
-        # methods get their 405 from it.
-        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in ingest_endpoints.items()),
+        # POSTs to these are served by IngestRoutes and never reach the router, which gives
+        # other methods their 405.
+        *(Route(path, _served_by_ingest_routes, methods=["POST"]) for path in ingest_endpoints),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
@@ -113,6 +113,12 @@ def create_app(settings: Settings) -> Starlette:
         },
         lifespan=lifespan,
     )
+
+
+async def _served_by_ingest_routes(request: Request) -> Response:
+    # Reached only if IngestRoutes and the router disagree about a path: a bug, and one
+    # that must not serve events past the body and in-flight limits.
+    raise RuntimeError(f"POST {request.url.path} reached the router instead of IngestRoutes")
 
 
 async def _collector_error(request: Request, exc: Exception) -> Response:

@@ -2,9 +2,10 @@
 
 Ingest requests are nearly all of the collector's traffic, and analytics.js sends one per
 event. Starlette's exception layer, router, route and request-response wrappers, and one
-middleware per limit, cost about a fifth of the event loop's CPU for a one-event request
-(docs/benchmarks.md); this layer calls the endpoint directly and does for it what those
-layers did: errors answered as typed JSON, and the limits that only ingest requests need:
+middleware per limit, cost such a request a good part of its CPU (docs/benchmarks.md, fourth
+round); this layer calls the endpoint directly and does for it what those layers did:
+errors answered as typed JSON, and the limits that matter only for ingest requests, the
+only ones that read a body or wait for Kafka:
 
 - the body limit: a declared Content-Length over it is refused at once (413) without
   reading the body; a body without one (chunked) is counted as it streams in and refused as
@@ -51,7 +52,7 @@ class IngestRoutes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = None
         if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = self.endpoints.get(scope["path"])
+            endpoint = self.endpoints.get(_route_path(scope))
         if endpoint is None:
             await self.app(scope, receive, send)
             return
@@ -72,15 +73,23 @@ class IngestRoutes:
         limit = self.max_body_bytes
         declared = _content_length(scope)
         try:
-            if declared is None:
-                receive = _counting(receive, limit)
-            elif declared > limit:
+            if declared is not None and declared > limit:
                 raise PayloadTooLarge(f"body of {declared} bytes exceeds {limit}")
-            # With a declared length within the limit, the HTTP server delivers no more than
-            # that: there is nothing to count.
-            return await endpoint(Request(scope, receive))
+            # Counted whatever the declared length: not every HTTP server refuses a body
+            # longer than it (h11 takes a chunked one next to a Content-Length).
+            return await endpoint(Request(scope, _counting(receive, limit)))
         except CollectorError as error:
             return error_response(error)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router would match: without the root path an ASGI server may put in
+    front (uvicorn's --root-path), as Starlette strips it."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+        return path[len(root) :]
+    return path
 
 
 def _content_length(scope: Scope) -> int | None:

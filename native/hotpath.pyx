@@ -25,9 +25,20 @@ cdef extern from *:
     """
     /* A record, allocated as its tuple subtype in one step: tuple.__new__(Record, (...))
        makes two tuples and goes through a generic call. The items are set before anything
-       else can see the record. */
+       else can see the record. From 3.14 a tuple caches its hash, -1 meaning not computed
+       yet, and tp_alloc's zeroed memory would read as a hash of 0: there, the generic way. */
     static PyObject *collector_record(PyObject *type, PyObject *topic, PyObject *key,
                                       PyObject *value, PyObject *headers) {
+    #if PY_VERSION_HEX >= 0x030E0000
+        PyObject *items = PyTuple_Pack(4, topic, key, value, headers);
+        if (items == NULL) return NULL;
+        PyObject *args = PyTuple_Pack(1, items);
+        Py_DECREF(items);
+        if (args == NULL) return NULL;
+        PyObject *made = PyTuple_Type.tp_new((PyTypeObject *)type, args, NULL);
+        Py_DECREF(args);
+        return made;
+    #else
         PyObject *record = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 4);
         if (record == NULL) return NULL;
         Py_INCREF(topic); PyTuple_SET_ITEM(record, 0, topic);
@@ -35,6 +46,7 @@ cdef extern from *:
         Py_INCREF(value); PyTuple_SET_ITEM(record, 2, value);
         Py_INCREF(headers); PyTuple_SET_ITEM(record, 3, headers);
         return record;
+    #endif
     }
     """
     void __builtin_prefetch(const void* address) nogil

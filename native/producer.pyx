@@ -216,7 +216,7 @@ cdef class Producer:
         """
         cdef list items = records if type(records) is list else list(records)
         cdef Py_ssize_t count = len(items), index = 0, name_size
-        cdef tuple record, record_headers, header
+        cdef tuple record
         cdef Request* request = <Request*>malloc(sizeof(Request))
         cdef rd_kafka_headers_t* headers
         cdef rd_kafka_topic_t* rkt
@@ -249,10 +249,13 @@ cdef class Producer:
                 else:
                     key_data, key_size = PyBytes_AS_STRING(<bytes?>key), PyBytes_GET_SIZE(key)
                 value_data = PyBytes_AS_STRING(<bytes?>value)
+                # A list of (name, value) pairs too, as the twin takes; the pipeline's are a
+                # tuple.
+                if type(record_headers) is not tuple:
+                    record_headers = tuple(record_headers)
                 headers = rd_kafka_headers_new(len(record_headers))
                 try:
-                    for header in record_headers:
-                        header_name, header_value = header
+                    for header_name, header_value in <tuple>record_headers:
                         name = PyUnicode_AsUTF8AndSize(header_name, &name_size)
                         rd_kafka_header_add(
                             headers, name, name_size, PyBytes_AS_STRING(<bytes?>header_value),

@@ -87,6 +87,17 @@ def test_records_arrive_whole_and_each_request_is_reported_once(
     assert {(c.key, c.value, c.headers) for c in consumed} == sent
 
 
+def test_headers_may_be_a_list_of_pairs(make_producer: MakeProducer, topic: str) -> None:
+    create_topic(topic, partitions=1)
+    producer = make_producer()
+    pairs = [("schema", b"activity.v1"), ("event_type", b"track")]
+    records = [Record(topic, None, b"{}", pairs)]  # type: ignore[arg-type]
+    if producer.send(records, "t") is None:
+        assert len(wait_for_reports(producer, 1)) == 1
+    [consumed] = consume_all(topic)
+    assert consumed.headers == (("schema", b"activity.v1"), ("event_type", b"track"))
+
+
 def test_keys_are_partitioned_like_java_clients(make_producer: MakeProducer, topic: str) -> None:
     create_topic(topic, partitions=12)
     producer = make_producer()

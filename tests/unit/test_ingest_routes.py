@@ -1,0 +1,67 @@
+"""IngestRoutes' own decisions, driven through ASGI in-process: which requests it serves, and
+the body limit whatever length a request declares. Over real HTTP in
+tests/integration/test_ingest_routes.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from collector.ingest_routes import IngestRoutes
+from collector.responses import JSONResponse
+
+
+async def read_and_answer(request: Request) -> Response:
+    return JSONResponse({"read": len(await request.body())})
+
+
+async def elsewhere(scope: Scope, receive: Receive, send: Send) -> None:
+    await JSONResponse({"elsewhere": True}, status_code=404)(scope, receive, send)
+
+
+def post(path: str, chunks: list[bytes], declared: int | None, root_path: str = "") -> Message:
+    layer = IngestRoutes(
+        elsewhere,
+        {"/track": read_and_answer},
+        max_body_bytes=10,
+        max_in_flight=4,
+        retry_after_s=1,
+    )
+    headers = [] if declared is None else [(b"content-length", str(declared).encode())]
+    scope = {"type": "http", "method": "POST", "path": path, "root_path": root_path}
+    scope["headers"] = headers
+    messages: list[Message] = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(layer(scope, receive, send))
+    return {"status": sent[0]["status"], "body": sent[1]["body"]}
+
+
+def test_a_body_within_the_limit_reaches_the_endpoint() -> None:
+    assert post("/track", [b"12345", b"678"], declared=8) == {"status": 200, "body": b'{"read":8}'}
+    assert post("/track", [b"12345", b"678"], declared=None)["status"] == 200
+
+
+def test_a_body_past_the_limit_is_refused_whatever_length_it_declared() -> None:
+    assert post("/track", [b"x" * 11], declared=11)["status"] == 413
+    assert post("/track", [b"x" * 8, b"x" * 8], declared=None)["status"] == 413
+    # A server that lets a body run past its declared length does not get it past the limit.
+    assert post("/track", [b"x" * 8, b"x" * 8], declared=5)["status"] == 413
+
+
+def test_paths_are_matched_below_the_root_path_as_the_router_does() -> None:
+    assert post("/api/track", [b"{}"], declared=2, root_path="/api")["status"] == 200
+    assert post("/apitrack", [b"{}"], declared=2, root_path="/api")["status"] == 404
+    assert post("/other", [b"{}"], declared=2)["status"] == 404
