@@ -8,8 +8,8 @@ errors answered as typed JSON, and the limits that matter only for ingest reques
 only ones that read a body or wait for Kafka:
 
 - the body limit: a declared Content-Length over it is refused at once (413) without
-  reading the body; a body without one (chunked) is counted as it streams in and refused as
-  soon as it passes the limit, the rest never read;
+  reading the body; every body is also counted as it streams in (chunked ones declare no
+  length) and refused as soon as it passes the limit, the rest never read;
 - the in-flight limit: each request may hold up to the decompressed-body cap in memory and
   waits for Kafka, so past `max_in_flight` of them more are answered 503 with Retry-After at
   once, and a slow Kafka pushes back on clients instead of piling up requests.
