@@ -14,6 +14,7 @@ from cpython.datetime cimport (
     datetime_microsecond, datetime_year, import_datetime,
 )
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
+from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
 from cpython.set cimport PySet_Contains
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
@@ -234,8 +235,8 @@ cdef long long _days_from_civil(long long y, long long m, long long d):
     return era * 146097 + doe - 719468
 
 
-cdef str _format_ms(long long ms):
-    """Twin of collector.timestamps.format."""
+cdef void _format_ms_into(char* out, long long ms) noexcept:
+    """Twin of collector.timestamps.format, into out[0:24]."""
     cdef long long seconds = _floor_div(ms, 1000)
     cdef long long millis = ms - seconds * 1000
     cdef long long days = _floor_div(seconds, 86400)
@@ -249,22 +250,48 @@ cdef str _format_ms(long long ms):
     cdef long long day = doy - (153 * mp + 2) // 5 + 1
     cdef long long month = mp + (3 if mp < 10 else -9)
     cdef long long year = yoe + era * 400 + (month <= 2)
-    cdef char buf[24]
-    _digits(buf, 0, year, 4)
-    buf[4] = b"-"
-    _digits(buf, 5, month, 2)
-    buf[7] = b"-"
-    _digits(buf, 8, day, 2)
-    buf[10] = b"T"
-    _digits(buf, 11, rest // 3600, 2)
-    buf[13] = b":"
-    _digits(buf, 14, (rest // 60) % 60, 2)
-    buf[16] = b":"
-    _digits(buf, 17, rest % 60, 2)
-    buf[19] = b"."
-    _digits(buf, 20, millis, 3)
-    buf[23] = b"Z"
-    return buf[:24].decode("ascii")
+    _digits(out, 0, year, 4)
+    out[4] = b"-"
+    _digits(out, 5, month, 2)
+    out[7] = b"-"
+    _digits(out, 8, day, 2)
+    out[10] = b"T"
+    _digits(out, 11, rest // 3600, 2)
+    out[13] = b":"
+    _digits(out, 14, (rest // 60) % 60, 2)
+    out[16] = b":"
+    _digits(out, 17, rest % 60, 2)
+    out[19] = b"."
+    _digits(out, 20, millis, 3)
+    out[23] = b"Z"
+
+
+cdef int _append_integer(Buffer* buf, long long value) except -1:
+    cdef char digits[20]
+    cdef int at = 20
+    # Negated as unsigned: -value would overflow for the smallest long long.
+    cdef unsigned long long rest = <unsigned long long>value
+    if value < 0:
+        rest = 0 - rest
+    while True:
+        at -= 1
+        digits[at] = <char>(48 + rest % 10)
+        rest //= 10
+        if rest == 0:
+            break
+    if value < 0:
+        _append(buf, b"-", 1)
+    return _append(buf, digits + at, 20 - at)
+
+
+cdef int _append_ms(Buffer* buf, long long ms) except -1:
+    # Written as msgspec writes the twin's string: quoted, no escapes needed.
+    _reserve(buf, 26)
+    buf.data[buf.length] = b'"'
+    _format_ms_into(buf.data + buf.length + 1, ms)
+    buf.data[buf.length + 25] = b'"'
+    buf.length += 26
+    return 0
 
 
 cdef inline void _digits(char* buf, int at, long long value, int width):
@@ -778,8 +805,18 @@ cdef object _plain_scalar(_Cursor* c, int field):
             return _NOT_PLAIN
         if c.pos - at - (c.data[at] == 0x2D) > 18:
             return _NOT_PLAIN
-        return int(PyBytes_FromStringAndSize(<const char*>c.data + at, c.pos - at))
+        return _small_integer(c.data + at, c.pos - at)
     return _NOT_PLAIN
+
+
+cdef object _small_integer(const unsigned char* digits, Py_ssize_t n):
+    # At most 18 digits, so it fits a long long; int(bytes) would cost two objects more.
+    cdef bint negative = digits[0] == 0x2D
+    cdef long long value = 0
+    cdef Py_ssize_t i
+    for i in range(negative, n):
+        value = value * 10 + (digits[i] - 0x30)
+    return PyLong_FromLongLong(-value if negative else value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -850,6 +887,9 @@ cdef class _State:
     # `context` found for the bot verdict and the source.
     cdef bint trees_as_bytes
     cdef tuple notable_utf8
+    # Bit n set when a notable key is n bytes long (bit 63: 63 bytes or more), so that most
+    # keys are passed over without a comparison.
+    cdef uint64_t notable_lengths
     cdef Buffer context_out
     cdef Buffer properties_out
     cdef Buffer traits_out
@@ -872,6 +912,8 @@ cdef class _State:
     cdef Py_ssize_t properties_keys
     cdef Py_ssize_t context_emitted
     cdef tuple user_agent_entry
+    # The batch's receive time as the records write it, quotes included.
+    cdef char received_at[26]
 
     def __cinit__(self, *args):
         _buffer_init(&self.context_out)
@@ -936,6 +978,9 @@ cdef class _State:
         # decoded path.
         self.trees_as_bytes = not self.has_wildcard
         self.notable_utf8 = tuple(key.encode() for key in self.notable)
+        self.notable_lengths = 0
+        for name in self.notable_utf8:
+            self.notable_lengths |= (<uint64_t>1) << min(len(name), 63)
         self.ip_entry = self._context_entry_policy("ip")
         self.user_agent_entry = self._context_entry_policy("user_agent")
 
@@ -957,7 +1002,8 @@ cdef class _State:
         buf.data = <char*>malloc(buf.capacity)
         if buf.data is NULL:
             raise MemoryError()
-        received_at = _format_ms(now)
+        self.received_at[0] = self.received_at[25] = b'"'
+        _format_ms_into(self.received_at + 1, now)
         batch_sent = received.sent_ms
         client_ip = received.client_ip
         user_agent_header = received.user_agent
@@ -971,7 +1017,7 @@ cdef class _State:
         try:
             for raw in events:
                 try:
-                    record = self._one(raw, now, received_at, batch_sent, client_ip,
+                    record = self._one(raw, now, batch_sent, client_ip,
                                        user_agent_header, source_override, decode, received,
                                        &buf)
                 except _Rejected as rejection:
@@ -1006,7 +1052,7 @@ cdef class _State:
         outcome.salted = salted
         return outcome
 
-    cdef object _one(self, object raw, long long now, str received_at, object batch_sent,
+    cdef object _one(self, object raw, long long now, object batch_sent,
                     object client_ip, object user_agent_header, object source_override,
                     object decode, object received, Buffer* buf):
         # normalize (twin: collector.normalize.normalize)
@@ -1175,22 +1221,27 @@ cdef class _State:
         _append(buf, b',"source":', 10)
         _append_str(buf, source)
         _append(buf, b',"received_at":', 15)
-        _append_str(buf, received_at)
-        _field(buf, b',"sent_at":', None if sent_ms is None else _format_ms(sent_ms))
-        client_ts = None if client_ms is None else _format_ms(client_ms)
-        _field(buf, b',"client_ts":', client_ts)
+        _append(buf, self.received_at, 26)
+        _append(buf, b',"sent_at":', 11)
+        if sent_ms is None:
+            _append(buf, b"null", 4)
+        else:
+            _append_ms(buf, <long long>sent_ms)
+        _append(buf, b',"client_ts":', 13)
+        if client_ms is None:
+            _append(buf, b"null", 4)
+        else:
+            _append_ms(buf, <long long>client_ms)
         _append(buf, b',"ts":', 6)
         if ts == now:
-            _append_str(buf, received_at)
-        elif client_ts is not None and ts == <long long>client_ms:
-            _append_str(buf, client_ts)
+            _append(buf, self.received_at, 26)
         else:
-            _append_str(buf, _format_ms(ts))
+            _append_ms(buf, ts)
         _append(buf, b',"skew_ms":', 11)
         if skew is None:
             _append(buf, b"null", 4)
         else:
-            _append_bytes(buf, str(skew).encode())
+            _append_integer(buf, <long long>skew)
         _field(buf, b',"user_id":', user_id)
         _field(buf, b',"anonymous_id":', anonymous_id)
         _field(buf, b',"session_id":', session_id)
@@ -1707,12 +1758,11 @@ cdef class _State:
             return None
         if _number_span(c, &integer) != _PLAIN:
             return _NOT_PLAIN
-        text = PyBytes_FromStringAndSize(<const char*>c.data + at, c.pos - at)
         if integer:
             if c.pos - at - (c.data[at] == 0x2D) > 18:
                 return _NOT_PLAIN
-            return int(text)
-        number = float(text)
+            return _small_integer(c.data + at, c.pos - at)
+        number = float(PyBytes_FromStringAndSize(<const char*>c.data + at, c.pos - at))
         return number if isfinite(number) else _NOT_PLAIN
 
     cdef int _capture(self, _Cursor* c, Py_ssize_t depth, Py_ssize_t key_start,
@@ -1757,6 +1807,8 @@ cdef class _State:
         return _PLAIN
 
     cdef bint _notable(self, const unsigned char* key, Py_ssize_t n):
+        if not (self.notable_lengths >> min(n, 63)) & 1:
+            return False
         for name in self.notable_utf8:
             if len(<bytes>name) == n and memcmp(<const char*><bytes>name, key, n) == 0:
                 return True
