@@ -284,12 +284,29 @@ cdef int _append_integer(Buffer* buf, long long value) except -1:
     return _append(buf, digits + at, 20 - at)
 
 
+# The last second written by _append_ms, as "YYYY-MM-DDTHH:MM:SS.": a batch's times mostly
+# fall within a few seconds, and the calendar arithmetic is dearer than copying them.
+cdef long long _last_second = -1
+cdef char _last_second_text[20]
+
+
 cdef int _append_ms(Buffer* buf, long long ms) except -1:
     # Written as msgspec writes the twin's string: quoted, no escapes needed.
+    global _last_second
+    cdef long long second = _floor_div(ms, 1000)
+    cdef char* out
     _reserve(buf, 26)
-    buf.data[buf.length] = b'"'
-    _format_ms_into(buf.data + buf.length + 1, ms)
-    buf.data[buf.length + 25] = b'"'
+    out = buf.data + buf.length
+    out[0] = b'"'
+    if second == _last_second:
+        memcpy(out + 1, _last_second_text, 20)
+        _digits(out, 21, ms - second * 1000, 3)
+        out[24] = b"Z"
+    else:
+        _format_ms_into(out + 1, ms)
+        memcpy(_last_second_text, out + 1, 20)
+        _last_second = second
+    out[25] = b'"'
     buf.length += 26
     return 0
 
@@ -1235,6 +1252,12 @@ cdef class _State:
         _append(buf, b',"ts":', 6)
         if ts == now:
             _append(buf, self.received_at, 26)
+        elif client_ms is not None and ts == <long long>client_ms:
+            # The client's time, just written (before `,"ts":`): copied, not formatted again.
+            # Reserved first: growing the buffer may move what is copied.
+            _reserve(buf, 26)
+            memcpy(buf.data + buf.length, buf.data + buf.length - 32, 26)
+            buf.length += 26
         else:
             _append_ms(buf, ts)
         _append(buf, b',"skew_ms":', 11)
