@@ -113,6 +113,9 @@ cdef long long _FIRST_MS = -62_135_596_800_000
 cdef Py_ssize_t _CACHE_LIMIT = 100_000
 cdef Py_ssize_t _TOKEN_CACHE_LIMIT = 200_000
 cdef Py_ssize_t _SCRUB_CACHE_LIMIT = 50_000
+# User agents kept as text (see _State._user_agent_text); a power of two.
+cdef enum:
+    _USER_AGENT_SLOTS = 256
 cdef Py_ssize_t _SCRUB_CACHE_LENGTH = 256
 cdef Py_ssize_t _SALT_LIMIT = 100_000
 
@@ -862,6 +865,7 @@ cdef class _State:
     cdef object secret_key
     cdef object redact
     cdef dict verdicts
+    cdef list user_agents
     cdef dict tokens
     cdef dict truncated
     cdef dict salts
@@ -954,6 +958,7 @@ cdef class _State:
         self.secret_key = twin.pii._tokenizer._key
         self.redact = twin.pii.redact
         self.verdicts = {}
+        self.user_agents = [None] * _USER_AGENT_SLOTS
         self.tokens = {}
         self.truncated = {}
         self.salts = {}
@@ -1332,6 +1337,23 @@ cdef class _State:
             return RATE_ANONYMOUS_ID
         return None
 
+    cdef str _user_agent_text(self, const unsigned char* data, Py_ssize_t n):
+        """The user agent's text, as one str per user agent seen lately: most events come
+        from a few dozen browsers, and a str met again keeps its hash, so the verdict's cache
+        costs no hashing of a hundred-odd characters and no new object per event."""
+        cdef size_t slot = 0
+        if n > 0:
+            slot = (<size_t>n * 31 + data[n >> 1] * 7 + data[(n * 3) >> 2] + data[n - 1] * 131)
+        slot &= _USER_AGENT_SLOTS - 1
+        entry = self.user_agents[slot]
+        if entry is not None:
+            utf8 = (<tuple>entry)[0]
+            if PyBytes_GET_SIZE(utf8) == n and memcmp(PyBytes_AS_STRING(utf8), data, n) == 0:
+                return (<tuple>entry)[1]
+        text = PyUnicode_DecodeUTF8(<const char*>data, n, NULL)
+        self.user_agents[slot] = (PyBytes_FromStringAndSize(<const char*>data, n), text)
+        return text
+
     cdef object _user_agent_verdict(self, str user_agent):
         cdef PyObject* cached = PyDict_GetItem(self.verdicts, user_agent)
         if cached is not NULL:
@@ -1679,7 +1701,7 @@ cdef class _State:
             return _FALL_BACK
         if _string_span(c, &start, &chars, &ascii) != _PLAIN or chars > self.max_string:
             return _FALL_BACK
-        self.deferred_user_agent = _text(c, start, c.pos - 1)
+        self.deferred_user_agent = self._user_agent_text(c.data + start, c.pos - 1 - start)
         self.found_user_agent_present = True
         self.found_user_agent = self.deferred_user_agent
         return _PLAIN
@@ -1817,7 +1839,8 @@ cdef class _State:
                 if string:
                     if _string_span(&peek, &start, &chars, &ascii) != _PLAIN:
                         return _FALL_BACK
-                    self.found_user_agent = _text(&peek, start, peek.pos - 1)
+                    self.found_user_agent = self._user_agent_text(peek.data + start,
+                                                                  peek.pos - 1 - start)
             elif n == 9 and memcmp(key, b"webdriver", 9) == 0:
                 self.found_webdriver = (
                     _literal(&peek, b"true", 4) or _literal(&peek, b'"true"', 6))

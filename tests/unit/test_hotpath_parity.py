@@ -9,6 +9,8 @@ pipelines start fresh with the same settings, ids and clock, and must agree on e
 from __future__ import annotations
 
 import itertools
+import random
+import string
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -508,5 +510,21 @@ def test_native_and_python_agree_on_pathological_events() -> None:
         b'{"event": "dead:beef::cafe", "anonymous_id": "a"}',
         b'{"event": "\\ud800 lone", "anonymous_id": "\\udc00", "session_id": "caf\\u00e9"}',
         b'{"event": "a", "context": {"page": {"title": "\\ud83d\\ude00 \\udfff"}}}',
+    ]
+    run_both(Settings(), [(events, Received(received_ms=NOW))])
+
+
+def test_native_and_python_agree_when_user_agents_share_a_cache_slot() -> None:
+    # 600 user agents of one length for 256 cache slots: some crawler and some browser must
+    # share one, and each must keep its own verdict when the other took the slot.
+    rng = random.Random(7)
+    agents = [
+        "".join(rng.choices(string.ascii_letters, k=24))
+        + (" Googlebot/2.1" if i % 2 else " Firefox/133.0")
+        for i in range(600)
+    ]
+    events = [
+        msgspec.json.encode({"event": "a", "context": {"user_agent": agent}})
+        for agent in [*agents, *reversed(agents)]
     ]
     run_both(Settings(), [(events, Received(received_ms=NOW))])
