@@ -641,18 +641,33 @@ cdef inline void _skip_space(_Cursor* c) noexcept:
         c.pos += 1
 
 
-cdef inline bint _plain_word(uint64_t w) noexcept:
-    """Whether none of the eight bytes of `w` needs a look: all below 0x80, none below 0x20,
-    none a quote or a backslash (the usual bit tricks for a zero or small byte in a word)."""
-    cdef uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL
-    cdef uint64_t quote = w ^ (ones * 0x22), backslash = w ^ (ones * 0x5C)
-    cdef uint64_t flagged = (
-        w
-        | ((w - ones * 0x20) & ~w)
-        | ((quote - ones) & ~quote)
-        | ((backslash - ones) & ~backslash)
-    )
-    return (flagged & highs) == 0
+cdef extern from *:
+    """
+    /* How many of the 16 bytes at p need no look inside a JSON string: none a quote, a
+       backslash, below 0x20 or above 0x7F. SSE2 (every x86-64) compares all 16 at once; the
+       signed compare counts 0x80-0xFF as below 0x20. */
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    static inline int collector_plain_prefix16(const unsigned char *p) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)p);
+        const __m128i special = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x22)),
+                         _mm_cmpeq_epi8(v, _mm_set1_epi8(0x5C))),
+            _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+        const int bits = _mm_movemask_epi8(special);
+        return bits ? __builtin_ctz(bits) : 16;
+    }
+    #else
+    static inline int collector_plain_prefix16(const unsigned char *p) {
+        int i;
+        for (i = 0; i < 16; i++) {
+            if (p[i] < 0x20 || p[i] > 0x7F || p[i] == 0x22 || p[i] == 0x5C) return i;
+        }
+        return 16;
+    }
+    #endif
+    """
+    int collector_plain_prefix16(const unsigned char* p) noexcept nogil
 
 
 cdef int _string_span(_Cursor* c, Py_ssize_t* start, Py_ssize_t* chars, bint* ascii) noexcept:
@@ -660,19 +675,18 @@ cdef int _string_span(_Cursor* c, Py_ssize_t* start, Py_ssize_t* chars, bint* as
     control character or invalid UTF-8 (strict RFC 3629: no overlongs, no surrogates)."""
     cdef Py_ssize_t at = c.pos + 1, n = 0
     cdef unsigned char b, b1
-    cdef int more, i
-    cdef uint64_t word
+    cdef int more, i, plain
     ascii[0] = True
     start[0] = at
     while at < c.end:
-        # Eight plain ASCII bytes at a time (none a quote, backslash, control character or
-        # above 0x7F); the first other byte is taken one at a time below.
-        while at + 8 <= c.end:
-            memcpy(&word, c.data + at, 8)
-            if _plain_word(word) == 0:
+        # Plain ASCII bytes sixteen at a time (none a quote, backslash, control character
+        # or above 0x7F); the first other byte is taken one at a time below.
+        while at + 16 <= c.end:
+            plain = collector_plain_prefix16(c.data + at)
+            at += plain
+            n += plain
+            if plain < 16:
                 break
-            at += 8
-            n += 8
         if at >= c.end:
             break
         b = c.data[at]
