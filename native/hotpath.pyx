@@ -474,13 +474,14 @@ cdef class Window:
             self._rebuild()
         return rate
 
-    cdef inline void prefetch(self, object key) except *:
+    cdef inline int prefetch(self, object key) except -1:
         # Start loading the key's slot now: with tens of thousands of visitors the table is
         # larger than the caches, and the hit comes a few hundred nanoseconds later.
         cdef Py_hash_t h = hash(key)
         if h == 0:
             h = 1
         __builtin_prefetch(&self.slots[<size_t>h & <size_t>(self.capacity - 1)])
+        return 0
 
     cdef inline _Slot* _slot(self, Py_hash_t h):
         cdef Py_ssize_t mask = self.capacity - 1
@@ -1324,9 +1325,11 @@ cdef class _State:
         self.salted = salt is not None
         return collector_record(_Record, topic, key, value, headers)
 
-    cdef inline void _check_string(self, str field, object value) except *:
+    # int and except -1 rather than void and except *: no PyErr_Occurred() after each call.
+    cdef inline int _check_string(self, str field, object value) except -1:
         if type(value) is str and len(<str>value) > self.max_string:
             raise _Rejected("string_too_long", f"{field} has {len(<str>value)} characters")
+        return 0
 
     cdef void _check_tree(self, str field, dict tree) except *:
         if len(tree) > self.max_properties:
@@ -1880,7 +1883,8 @@ cdef class _State:
         if not (self.notable_lengths >> min(n, 63)) & 1:
             return False
         for name in self.notable_utf8:
-            if len(<bytes>name) == n and memcmp(<const char*><bytes>name, key, n) == 0:
+            if (len(<bytes>name) == n and (<const unsigned char*><bytes>name)[0] == key[0]
+                    and memcmp(<const char*><bytes>name, key, n) == 0):
                 return True
         return False
 
