@@ -16,10 +16,17 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 # COLLECTOR_SANITIZE=1 builds with AddressSanitizer and UBSan for the parity tests
-# (scripts/test-sanitize); UBSan findings abort instead of only printing.
+# (scripts/test-sanitize); UBSan findings abort instead of only printing. That build also
+# takes the string scanner's portable branch, so the parity tests cover both.
 sanitize = os.environ.get("COLLECTOR_SANITIZE") == "1"
 flags = (
-    ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-O1"]
+    [
+        "-fsanitize=address,undefined",
+        "-fno-sanitize-recover=all",
+        "-fno-omit-frame-pointer",
+        "-O1",
+        "-DCOLLECTOR_PORTABLE_SCAN",
+    ]
     if sanitize
     else ["-O3"]
 )

@@ -65,7 +65,6 @@ import ciso8601
 import msgspec
 
 from collector import pipeline as _twin
-from collector import timestamps as _timestamps
 from collector.bots import (
     _AUTOMATION, AUTOMATION, CRAWLER, MISSING_USER_AGENT, RATE_ANONYMOUS_ID, RATE_IP, WEBDRIVER,
 )
@@ -223,7 +222,7 @@ cdef inline object _item_violation(object item, str where, Py_ssize_t depth,
 # ---------------------------------------------------------------------------------------------
 # Times (twin: collector.timestamps)
 
-cdef inline long long _floor_div(long long a, long long b):
+cdef inline long long _floor_div(long long a, long long b) noexcept:
     # Cython keeps Python's floor semantics for // on C integers (cdivision is off).
     return a // b
 
@@ -287,34 +286,41 @@ cdef int _append_integer(Buffer* buf, long long value) except -1:
     return _append(buf, digits + at, 20 - at)
 
 
-# The last second written by _append_ms, as "YYYY-MM-DDTHH:MM:SS.": a batch's times mostly
-# fall within a few seconds, and the calendar arithmetic is dearer than copying them.
-cdef long long _last_second = -1
-cdef char _last_second_text[20]
+# Seconds lately written by _append_ms, as "YYYY-MM-DDTHH:MM:SS.", in four slots by the
+# second's last two bits: an event writes up to three times (sent_at, client_ts, ts) a few
+# seconds apart, and the events of a batch share them, so copying beats the calendar
+# arithmetic. The empty mark is no second a timestamp can have.
+cdef enum:
+    _SECOND_SLOTS = 4
+cdef long long _NO_SECOND = -(1LL << 62)
+cdef long long _slot_seconds[_SECOND_SLOTS]
+cdef char _slot_texts[_SECOND_SLOTS][20]
+for _slot in range(_SECOND_SLOTS):
+    _slot_seconds[_slot] = _NO_SECOND
 
 
 cdef int _append_ms(Buffer* buf, long long ms) except -1:
     # Written as msgspec writes the twin's string: quoted, no escapes needed.
-    global _last_second
     cdef long long second = _floor_div(ms, 1000)
+    cdef int slot = <int>(second & (_SECOND_SLOTS - 1))
     cdef char* out
     _reserve(buf, 26)
     out = buf.data + buf.length
     out[0] = b'"'
-    if second == _last_second:
-        memcpy(out + 1, _last_second_text, 20)
+    if _slot_seconds[slot] == second:
+        memcpy(out + 1, _slot_texts[slot], 20)
         _digits(out, 21, ms - second * 1000, 3)
         out[24] = b"Z"
     else:
         _format_ms_into(out + 1, ms)
-        memcpy(_last_second_text, out + 1, 20)
-        _last_second = second
+        memcpy(_slot_texts[slot], out + 1, 20)
+        _slot_seconds[slot] = second
     out[25] = b'"'
     buf.length += 26
     return 0
 
 
-cdef inline void _digits(char* buf, int at, long long value, int width):
+cdef inline void _digits(char* buf, int at, long long value, int width) noexcept:
     cdef int i
     for i in range(width - 1, -1, -1):
         buf[at + i] = <char>(48 + value % 10)
@@ -646,8 +652,12 @@ cdef extern from *:
     """
     /* How many of the 16 bytes at p need no look inside a JSON string: none a quote, a
        backslash, below 0x20 or above 0x7F. SSE2 (every x86-64) compares all 16 at once; the
-       signed compare counts 0x80-0xFF as below 0x20. */
-    #if defined(__SSE2__)
+       signed compare counts 0x80-0xFF as below 0x20. Elsewhere (and in the sanitized build,
+       COLLECTOR_PORTABLE_SCAN, so that the parity tests cover it) eight bytes at a time with
+       the usual bit tricks for a zero or small byte in a word. */
+    #include <stdint.h>
+    #include <string.h>
+    #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
     #include <emmintrin.h>
     static inline int collector_plain_prefix16(const unsigned char *p) {
         const __m128i v = _mm_loadu_si128((const __m128i *)p);
@@ -660,9 +670,19 @@ cdef extern from *:
     }
     #else
     static inline int collector_plain_prefix16(const unsigned char *p) {
-        int i;
-        for (i = 0; i < 16; i++) {
-            if (p[i] < 0x20 || p[i] > 0x7F || p[i] == 0x22 || p[i] == 0x5C) return i;
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        int at, i;
+        for (at = 0; at < 16; at += 8) {
+            uint64_t w, quote, backslash;
+            memcpy(&w, p + at, 8);
+            quote = w ^ (ones * 0x22);
+            backslash = w ^ (ones * 0x5C);
+            if ((w | ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote)
+                    | ((backslash - ones) & ~backslash)) & highs) {
+                for (i = at; i < at + 8; i++) {
+                    if (p[i] < 0x20 || p[i] > 0x7F || p[i] == 0x22 || p[i] == 0x5C) return i;
+                }
+            }
         }
         return 16;
     }
@@ -1206,10 +1226,18 @@ cdef class _State:
         group_id = _identity(group_id)
         previous_id = _identity(previous_id)
 
-        # pii on the top-level fields (twin: collector.pii.PiiPolicy.apply) comes before the
-        # verdict here, where the twin has it after: it changes nothing the verdict reads, and
-        # it gives the record's key early, so that the key's rate-window slot is on its way
-        # into the cache while the verdict runs.
+        # bots (twin: collector.bots.BotDetector.verdict), first when bots are dropped, so
+        # that they cost no PII work.
+        bot = None
+        if self.drop_bots:
+            bot = self._verdict(ip, webdriver, user_agent, anonymous_id, source, now)
+            if bot is not None:
+                self.bot = bot
+                return None
+        # pii on the top-level fields (twin: collector.pii.PiiPolicy.apply). Otherwise it
+        # comes before the verdict, where the twin has it after: the verdict is given the
+        # anonymous id as it was before any rule, and the record's key is known early, so
+        # that the key's rate-window slot is on its way into the cache while the verdict runs.
         verdict_anonymous_id = anonymous_id
         name = self._top(0, name)
         user_id = self._top(1, user_id)
@@ -1220,12 +1248,8 @@ cdef class _State:
         identity = user_id or anonymous_id or session_id
         if identity:
             self.per_key.prefetch(identity)
-
-        # bots (twin: collector.bots.BotDetector.verdict)
-        bot = self._verdict(ip, webdriver, user_agent, verdict_anonymous_id, source, now)
-        if bot is not None and self.drop_bots:
-            self.bot = bot
-            return None
+        if not self.drop_bots:
+            bot = self._verdict(ip, webdriver, user_agent, verdict_anonymous_id, source, now)
 
         # pii on the trees (twin: collector.pii.PiiPolicy.apply)
         passed = self.pass_properties and properties_keys > 0
@@ -1883,7 +1907,7 @@ cdef class _State:
         if not (self.notable_lengths >> min(n, 63)) & 1:
             return False
         for name in self.notable_utf8:
-            if (len(<bytes>name) == n and (<const unsigned char*><bytes>name)[0] == key[0]
+            if (len(<bytes>name) == n and (n == 0 or (<const unsigned char*><bytes>name)[0] == key[0])
                     and memcmp(<const char*><bytes>name, key, n) == 0):
                 return True
         return False

@@ -11,8 +11,11 @@ from __future__ import annotations
 import itertools
 import random
 import string
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -30,6 +33,7 @@ pytestmark = pytest.mark.skipif(
     native.IMPLEMENTATION != "native", reason="the native extension is not built"
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"parity-secret-0123456789abcdef"
 NOW = 1_795_700_000_000
 AGENTS = [
@@ -232,6 +236,8 @@ policies = st.builds(
                     {"**.email": "mask", "properties.*": "drop", "anonymous_id": "tokenize"},
                     {"**.note": "drop", "**.phone": "tokenize", "context.*.name": "mask"},
                     {"session_id": "drop", "event": "mask", "**.ip": "truncate_ip"},
+                    {"anonymous_id": "mask", "user_id": "drop"},
+                    {"anonymous_id": "drop", "previous_id": "mask"},
                 ]
             ),
             scrub_paths=st.sampled_from(
@@ -515,16 +521,56 @@ def test_native_and_python_agree_on_pathological_events() -> None:
 
 
 def test_native_and_python_agree_when_user_agents_share_a_cache_slot() -> None:
-    # 600 user agents of one length for 256 cache slots: some crawler and some browser must
-    # share one, and each must keep its own verdict when the other took the slot.
+    # 600 user agents of one length, random where they are not the crawler's name, for the
+    # cache's 256 slots: crawlers and browsers share slots whatever bytes pick the slot, and
+    # each must keep its own verdict when the other took the slot.
     rng = random.Random(7)
-    agents = [
-        "".join(rng.choices(string.ascii_letters, k=24))
-        + (" Googlebot/2.1" if i % 2 else " Firefox/133.0")
-        for i in range(600)
-    ]
+
+    def letters(k: int) -> str:
+        return "".join(rng.choices(string.ascii_letters, k=k))
+
+    agents = []
+    for i in range(600):
+        cut = rng.randrange(32)
+        agents.append(letters(cut) + ("Googlebot" if i % 2 else "Firefox/1") + letters(31 - cut))
     events = [
         msgspec.json.encode({"event": "a", "context": {"user_agent": agent}})
         for agent in [*agents, *reversed(agents)]
     ]
     run_both(Settings(), [(events, Received(received_ms=NOW))])
+
+
+def test_native_and_python_agree_on_an_empty_key_a_rule_names() -> None:
+    policy = Settings(pii=Pii(rules={"**.": "drop"}))
+    events = [b'{"event": "e", "properties": {"": "x", "a": 1}, "traits": {"": 2}}']
+    run_both(policy, [(events, Received(received_ms=NOW))], respell=False)
+
+
+def test_a_fresh_process_writes_a_time_before_1970_first() -> None:
+    # The times' cache starts empty in each process: its empty mark must be no second a
+    # time can have (-1 once was, and the first time written, 1969-12-31T23:59:59.995,
+    # came out as zero bytes).
+    check = (
+        "from tests.unit.test_hotpath_parity import run_both, NOW;"
+        "from collector.config import Settings;"
+        "from collector.normalize import Received;"
+        'run_both(Settings(), [([b\'{"event": "e", "timestamp": -5}\'],'
+        " Received(received_ms=NOW))], respell=False)"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("action", ["mask", "drop", "tokenize"])
+def test_the_verdict_counts_anonymous_ids_as_sent_whatever_the_rules_make_of_them(
+    action: str,
+) -> None:
+    policy = Settings(
+        bots=Bots(max_events_per_anonymous_id=1),
+        pii=Pii(rules={"anonymous_id": action}),
+    )
+    events = [
+        b'{"event": "e", "anonymous_id": "a-1"}',
+        b'{"event": "e", "anonymous_id": "a-2"}',
+        b'{"event": "e", "anonymous_id": "a-2"}',
+    ]
+    run_both(policy, [(events, Received(received_ms=NOW, user_agent=AGENTS[0]))], respell=False)
