@@ -178,7 +178,10 @@ def test_tracker_keeps_unsent_events_across_a_reload(
         context.set_offline(True)
         for _ in range(21):
             page.click("#buy")
-        time.sleep(1)
+        # The first retry comes 0.8 to 1.2 s after the first failure and fails too; the next
+        # waits 1.6 to 2.4 s more. Going back online between the two keeps the tracker backing
+        # off at the reload (at 1 s, a retry could fire online first and end the backoff).
+        time.sleep(1.5)
         stored = page.evaluate(QUEUED)
         assert stored >= 21  # the failed batch and the rest wait in localStorage
         context.set_offline(False)
