@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -85,27 +86,28 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", prometheus, methods=["GET"]),
         Route("/tracker.js", tracker_js, methods=["GET"]),
     ]
+    # Browsers post from the configured origins only; write keys travel in headers, not
+    # cookies, so credentials are never allowed (and never with "*").
+    cors_options: dict[str, Any] = {
+        "allow_origins": settings.cors_origins,
+        "allow_methods": ["POST", "GET", "OPTIONS"],
+        "allow_headers": ["Authorization", "Content-Type", "Content-Encoding"],
+        "allow_credentials": False,
+        "max_age": 3600,
+    }
     return Starlette(
         routes=routes,
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, routes=[r.path for r in routes]),
-            # Browsers post from the configured origins only; write keys travel in headers,
-            # not cookies, so credentials are never allowed (and never with "*").
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_methods=["POST", "GET", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
-                allow_credentials=False,
-                max_age=3600,
-            ),
             Middleware(
                 IngestRoutes,
                 endpoints=ingest_endpoints,
                 max_body_bytes=settings.max_body_bytes,
                 max_in_flight=settings.max_in_flight,
                 retry_after_s=settings.retry_after_s,
+                cors_options=cors_options,
             ),
+            Middleware(CORSMiddleware, **cors_options),
         ],
         exception_handlers={
             CollectorError: _collector_error,

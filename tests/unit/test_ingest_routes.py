@@ -29,6 +29,7 @@ def post(path: str, chunks: list[bytes], declared: int | None, root_path: str = 
         max_body_bytes=10,
         max_in_flight=4,
         retry_after_s=1,
+        cors_options={"allow_origins": []},
     )
     headers = [] if declared is None else [(b"content-length", str(declared).encode())]
     scope = {"type": "http", "method": "POST", "path": path, "root_path": root_path}
