@@ -41,7 +41,9 @@ RawHeaders = list[tuple[bytes, bytes]]
 
 # Request origins whose CORS headers are remembered; past this the memory starts over (a
 # collector serves a handful of sites, so reaching it means someone sends random ones).
+# Longer origins are worked out for each request and not kept.
 _ORIGINS_REMEMBERED = 1024
+_LONGEST_REMEMBERED = 256
 
 
 class IngestRoutes:
@@ -60,7 +62,9 @@ class IngestRoutes:
         self.max_in_flight = max_in_flight
         self.retry_after_s = retry_after_s
         self.in_flight = 0
-        # The same middleware as the one behind this layer, asked only for its headers.
+        # A second instance of the CORS middleware behind this layer, with its options, asked
+        # only for the headers it adds to a simple response. What it adds depends on the
+        # request's Origin alone (Starlette 1.10 and later, which pyproject.toml requires).
         self.cors = CORSMiddleware(app, **cors_options)
         self.cors_headers: dict[bytes | None, RawHeaders] = {}
 
@@ -80,6 +84,8 @@ class IngestRoutes:
                 f"over {self.max_in_flight} requests in flight; retry later", self.retry_after_s
             )
             refusal = error_response(error)
+            # Appended, where the middleware sets and merges: ingest answers carry no CORS
+            # or Vary header of their own, so the headers come out the same.
             refusal.raw_headers += cors_headers
             await refusal(scope, receive, send)
             return
@@ -100,10 +106,11 @@ class IngestRoutes:
 
         request_headers = Headers(raw=[] if origin is None else [(b"origin", origin)])
         await self.cors.send(start, keep, request_headers)
-        if len(self.cors_headers) >= _ORIGINS_REMEMBERED:
-            self.cors_headers.clear()
         headers: RawHeaders = start["headers"]
-        self.cors_headers[origin] = headers
+        if origin is None or len(origin) <= _LONGEST_REMEMBERED:
+            if len(self.cors_headers) >= _ORIGINS_REMEMBERED:
+                self.cors_headers.clear()
+            self.cors_headers[origin] = headers
         return headers
 
     async def _respond(self, endpoint: Endpoint, scope: Scope, receive: Receive) -> Response:
