@@ -75,7 +75,7 @@ class IngestRoutes:
         if endpoint is None:
             await self.app(scope, receive, send)
             return
-        origin = _origin(scope)
+        origin, declared = _origin_and_length(scope)
         cors_headers = self.cors_headers.get(origin)
         if cors_headers is None:
             cors_headers = await self._cors_headers(origin)
@@ -91,7 +91,7 @@ class IngestRoutes:
             return
         self.in_flight += 1
         try:
-            response = await self._respond(endpoint, scope, receive)
+            response = await self._respond(endpoint, scope, receive, declared)
             response.raw_headers += cors_headers
             await response(scope, receive, send)
         finally:
@@ -113,9 +113,10 @@ class IngestRoutes:
             self.cors_headers[origin] = headers
         return headers
 
-    async def _respond(self, endpoint: Endpoint, scope: Scope, receive: Receive) -> Response:
+    async def _respond(
+        self, endpoint: Endpoint, scope: Scope, receive: Receive, declared: int | None
+    ) -> Response:
         limit = self.max_body_bytes
-        declared = _content_length(scope)
         try:
             if declared is not None and declared > limit:
                 raise PayloadTooLarge(f"body of {declared} bytes exceeds {limit}")
@@ -136,22 +137,20 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
-def _origin(scope: Scope) -> bytes | None:
-    # The first Origin header, as Starlette's Headers.get finds it.
+def _origin_and_length(scope: Scope) -> tuple[bytes | None, int | None]:
+    """The first Origin header (as Starlette's Headers.get finds it) and the first declared
+    Content-Length (None when absent or not a number), in one pass over the headers."""
+    origin: bytes | None = None
+    length: bytes | None = None
     for name, value in scope["headers"]:
-        if name == b"origin":
-            return bytes(value)
-    return None
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+        if name == b"origin" and origin is None:
+            origin = bytes(value)
+        elif name == b"content-length" and length is None:
+            length = value
+    try:
+        return origin, None if length is None else int(length)
+    except ValueError:
+        return origin, None
 
 
 def _counting(receive: Receive, limit: int) -> Receive:
