@@ -1,5 +1,6 @@
 # Types of the compiled hot path (native/hotpath.pyx); each piece names its Python twin there.
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, overload
 
 from collector import pipeline
 
@@ -8,3 +9,15 @@ def tree_violation(
 ) -> tuple[str, str] | None: ...
 
 class Pipeline(pipeline.Pipeline): ...
+
+class Events(Sequence[bytes]):
+    """The events of a JSON array body, sliced from it in place (registered as a Sequence)."""
+
+    body: bytes
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+
+def split_array(body: bytes) -> Events | None: ...

@@ -1,6 +1,8 @@
 """The hot path: the compiled modules when they are built, else their Python twins.
 
 - `Pipeline`: native/hotpath.pyx, twin collector/pipeline.py.
+- `split_array`: native/hotpath.pyx; its twin is msgspec, in collector.decoding, which
+  always has the last word: this answers None for any body it is not sure of.
 - `Producer`: native/producer.pyx (librdkafka's C API), twin collector/sinks/producer.py.
 
 COLLECTOR_NATIVE=0 forces both twins (for debugging and for parity tests).
@@ -10,13 +12,20 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 
 from collector import pipeline as _twin
 from collector.sinks import producer as _producer_twin
 
 logger = logging.getLogger(__name__)
 
+
+def _leave_to_msgspec(body: bytes) -> Sequence[bytes] | None:
+    return None
+
+
 Pipeline: type[_twin.Pipeline] = _twin.Pipeline
+split_array: Callable[[bytes], Sequence[bytes] | None] = _leave_to_msgspec
 Producer: type[_producer_twin.Producer] = _producer_twin.Producer
 IMPLEMENTATION = "python"
 PRODUCER_IMPLEMENTATION = "python"
@@ -28,6 +37,7 @@ if os.environ.get("COLLECTOR_NATIVE", "1") != "0":
         logger.warning("native hot path not built; using the pure-Python twin")
     else:
         Pipeline = _hotpath.Pipeline
+        split_array = _hotpath.split_array
         IMPLEMENTATION = "native"
     try:
         import collector._producer as _producer

@@ -58,6 +58,7 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 from posix.unistd cimport getpid
 
+import collections.abc as _abc
 import hashlib
 import os
 
@@ -158,16 +159,6 @@ cpdef object tree_violation(object value, str path, Py_ssize_t depth, Py_ssize_t
     return None
 
 
-cdef bint _deeper_than(object raw, Py_ssize_t limit) except -1:
-    """Twin of collector.nesting.nests_deeper_than (over any bytes-like object)."""
-    cdef Py_buffer view
-    PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
-    try:
-        return _buffer_deeper_than(<const unsigned char*>view.buf, view.len, limit)
-    finally:
-        PyBuffer_Release(&view)
-
-
 cdef extern from *:
     """
     /* How many opening brackets ({ and [) the n bytes at p hold: sixteen bytes compared at
@@ -182,8 +173,11 @@ cdef extern from *:
         const __m128i brace = _mm_set1_epi8(0x7B), bracket = _mm_set1_epi8(0x5B);
         for (; i + 16 <= n; i += 16) {
             const __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
-            count += __builtin_popcount(_mm_movemask_epi8(
-                _mm_or_si128(_mm_cmpeq_epi8(v, brace), _mm_cmpeq_epi8(v, bracket))));
+            /* Bits cleared one by one: few are set, and __builtin_popcount is a libgcc call
+               without -mpopcnt. */
+            int bits = _mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, brace), _mm_cmpeq_epi8(v, bracket)));
+            for (; bits; bits &= bits - 1) count++;
         }
     #endif
         for (; i < n; i++) count += (p[i] == 0x7B) | (p[i] == 0x5B);
@@ -194,6 +188,7 @@ cdef extern from *:
 
 
 cdef bint _buffer_deeper_than(const unsigned char* data, Py_ssize_t n, Py_ssize_t limit) noexcept:
+    """Twin of collector.nesting.nests_deeper_than."""
     cdef Py_ssize_t i, depth = 0
     cdef unsigned char byte
     cdef bint in_string = False, escaped = False
@@ -886,6 +881,268 @@ cdef object _small_integer(const unsigned char* digits, Py_ssize_t n):
 
 
 # ---------------------------------------------------------------------------------------------
+# Bodies: a JSON array body split into its events in one pass over its bytes (twin: the
+# array case of collector.decoding.decode_with_msgspec). Only a body this scanner is sure
+# msgspec would split the same way is split here; for anything else (the {"batch": ...}
+# object, a string with a surrogate escape, an event nesting deeper than the pipeline takes,
+# bad JSON) it answers None and msgspec decides, with its own error. It is as lax as msgspec
+# where msgspec is lax: bytes above 0x7F in strings are not checked here (the pipeline checks
+# each event's).
+
+cdef extern from *:
+    """
+    /* How many of the 16 bytes at p need no look inside a JSON string while skipping it:
+       none a quote, a backslash or below 0x20 (bytes above 0x7F pass). SSE2 where there is,
+       else (and in the sanitized build) eight bytes at a time with word tricks. */
+    #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
+    static inline int collector_text_prefix16(const unsigned char *p) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)p);
+        const __m128i special = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x22)),
+                         _mm_cmpeq_epi8(v, _mm_set1_epi8(0x5C))),
+            _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F)));
+        const int bits = _mm_movemask_epi8(special);
+        return bits ? __builtin_ctz(bits) : 16;
+    }
+    #else
+    static inline int collector_text_prefix16(const unsigned char *p) {
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        int at, i;
+        for (at = 0; at < 16; at += 8) {
+            uint64_t w, quote, backslash;
+            memcpy(&w, p + at, 8);
+            quote = w ^ (ones * 0x22);
+            backslash = w ^ (ones * 0x5C);
+            if ((((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote)
+                    | ((backslash - ones) & ~backslash)) & highs) {
+                for (i = at; i < at + 8; i++) {
+                    if (p[i] < 0x20 || p[i] == 0x22 || p[i] == 0x5C) return i;
+                }
+            }
+        }
+        return 16;
+    }
+    #endif
+    """
+    int collector_text_prefix16(const unsigned char* p) noexcept nogil
+
+
+cdef inline int _hex_digit(unsigned char b) noexcept:
+    if 0x30 <= b <= 0x39:
+        return b - 0x30
+    b |= 0x20
+    if 0x61 <= b <= 0x66:
+        return b - 0x61 + 10
+    return -1
+
+
+cdef int _skip_text(_Cursor* c) noexcept:
+    """At a quote: past the string, or _FALL_BACK (bad JSON, or a surrogate escape, which
+    msgspec checks in pairs)."""
+    cdef Py_ssize_t at = c.pos + 1
+    cdef int plain, i, digit
+    cdef unsigned int unit
+    cdef unsigned char b
+    while True:
+        while at + 16 <= c.end:
+            plain = collector_text_prefix16(c.data + at)
+            at += plain
+            if plain < 16:
+                break
+        while at < c.end and c.data[at] != 0x22 and c.data[at] != 0x5C and c.data[at] >= 0x20:
+            at += 1
+        if at >= c.end or c.data[at] < 0x20:
+            return _FALL_BACK
+        if c.data[at] == 0x22:
+            c.pos = at + 1
+            return _PLAIN
+        if at + 1 >= c.end:
+            return _FALL_BACK
+        b = c.data[at + 1]
+        if b == 0x75:  # \uXXXX
+            if at + 6 > c.end:
+                return _FALL_BACK
+            unit = 0
+            for i in range(2, 6):
+                digit = _hex_digit(c.data[at + i])
+                if digit < 0:
+                    return _FALL_BACK
+                unit = unit * 16 + <unsigned int>digit
+            if 0xD800 <= unit <= 0xDFFF:
+                return _FALL_BACK
+            at += 6
+        elif (b == 0x22 or b == 0x5C or b == 0x2F or b == 0x62 or b == 0x66 or b == 0x6E
+                or b == 0x72 or b == 0x74):
+            at += 2
+        else:
+            return _FALL_BACK
+
+
+cdef enum:
+    # collector.nesting.MAX_DECODE_DEPTH, checked at import: events split here are never
+    # too deep for the pipeline.
+    _SPLIT_DEPTH = 256
+
+if _SPLIT_DEPTH != _MAX_DECODE_DEPTH:
+    raise ImportError("native/hotpath.pyx: _SPLIT_DEPTH must equal MAX_DECODE_DEPTH")
+
+
+cdef int _skip_json(_Cursor* c) noexcept:
+    """At a value (not space): past it, or _FALL_BACK (bad JSON, a surrogate escape, or
+    nesting deeper than _SPLIT_DEPTH, the value itself being depth 1 when a container).
+    Iterative: a body's nesting never reaches the C stack."""
+    cdef char closers[_SPLIT_DEPTH + 1]
+    cdef int depth = 0
+    cdef bint integer
+    cdef unsigned char b
+    while True:
+        # A value starts at c.pos.
+        if c.pos >= c.end:
+            return _FALL_BACK
+        b = c.data[c.pos]
+        if b == 0x22:
+            if _skip_text(c) != _PLAIN:
+                return _FALL_BACK
+        elif b == 0x7B or b == 0x5B:
+            depth += 1
+            if depth > _SPLIT_DEPTH:
+                return _FALL_BACK
+            closers[depth] = b + 2  # } and ] follow { and [ by two
+            c.pos += 1
+            _skip_space(c)
+            if c.pos < c.end and c.data[c.pos] == closers[depth]:
+                c.pos += 1
+                depth -= 1
+            elif b == 0x7B:
+                if _skip_key(c) != _PLAIN:
+                    return _FALL_BACK
+                continue
+            else:
+                continue
+        elif b == 0x74:
+            if not _literal(c, b"true", 4):
+                return _FALL_BACK
+        elif b == 0x66:
+            if not _literal(c, b"false", 5):
+                return _FALL_BACK
+        elif b == 0x6E:
+            if not _literal(c, b"null", 4):
+                return _FALL_BACK
+        elif b == 0x2D or 0x30 <= b <= 0x39:
+            if _number_span(c, &integer) != _PLAIN:
+                return _FALL_BACK
+        else:
+            return _FALL_BACK
+        # After a value: close containers, or go on to the next member.
+        while depth > 0:
+            _skip_space(c)
+            if c.pos >= c.end:
+                return _FALL_BACK
+            b = c.data[c.pos]
+            if b == closers[depth]:
+                c.pos += 1
+                depth -= 1
+                continue
+            if b != 0x2C:
+                return _FALL_BACK
+            c.pos += 1
+            _skip_space(c)
+            if closers[depth] == 0x7D and _skip_key(c) != _PLAIN:
+                return _FALL_BACK
+            break
+        if depth == 0:
+            return _PLAIN
+
+
+cdef inline int _skip_key(_Cursor* c) noexcept:
+    """At an object's key: past it, its colon and the space after."""
+    if c.pos >= c.end or c.data[c.pos] != 0x22 or _skip_text(c) != _PLAIN:
+        return _FALL_BACK
+    _skip_space(c)
+    if c.pos >= c.end or c.data[c.pos] != 0x3A:
+        return _FALL_BACK
+    c.pos += 1
+    _skip_space(c)
+    return _PLAIN
+
+
+cdef class Events:
+    """The events of a JSON array body: slices of the body, read in place by the pipeline;
+    bytes (copies) to anything else that iterates them or indexes them."""
+
+    cdef readonly bytes body
+    cdef Py_ssize_t* bounds  # start, stop of each event
+    cdef Py_ssize_t count
+
+    def __dealloc__(self):
+        free(self.bounds)
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        cdef Py_ssize_t at
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.count))]
+        at = index
+        if at < 0:
+            at += self.count
+        if not 0 <= at < self.count:
+            raise IndexError("event index out of range")
+        return self.body[self.bounds[2 * at]:self.bounds[2 * at + 1]]
+
+
+_abc.Sequence.register(Events)
+
+
+def split_array(bytes body):
+    """Events of `body` when it is a JSON array this scanner is sure of, else None."""
+    cdef _Cursor c
+    cdef Events events = Events.__new__(Events)
+    cdef Py_ssize_t capacity = 128
+    cdef Py_ssize_t* grown
+    events.body = body
+    events.bounds = <Py_ssize_t*>malloc(2 * capacity * sizeof(Py_ssize_t))
+    if events.bounds is NULL:
+        raise MemoryError()
+    c.data = <const unsigned char*>PyBytes_AS_STRING(body)
+    c.pos = 0
+    c.end = PyBytes_GET_SIZE(body)
+    _skip_space(&c)
+    if c.pos >= c.end or c.data[c.pos] != 0x5B:
+        return None
+    c.pos += 1
+    _skip_space(&c)
+    if c.pos < c.end and c.data[c.pos] == 0x5D:
+        c.pos += 1
+    else:
+        while True:
+            if events.count == capacity:
+                capacity *= 2
+                grown = <Py_ssize_t*>realloc(events.bounds, 2 * capacity * sizeof(Py_ssize_t))
+                if grown is NULL:
+                    raise MemoryError()
+                events.bounds = grown
+            events.bounds[2 * events.count] = c.pos
+            if _skip_json(&c) != _PLAIN:
+                return None
+            events.bounds[2 * events.count + 1] = c.pos
+            events.count += 1
+            _skip_space(&c)
+            if c.pos >= c.end:
+                return None
+            if c.data[c.pos] == 0x5D:
+                c.pos += 1
+                break
+            if c.data[c.pos] != 0x2C:
+                return None
+            c.pos += 1
+            _skip_space(&c)
+    _skip_space(&c)
+    return events if c.pos == c.end else None
+
+
+# ---------------------------------------------------------------------------------------------
 # The pipeline
 
 class Pipeline(_twin.Pipeline):
@@ -1062,7 +1319,7 @@ cdef class _State:
         cdef Py_ssize_t run = 0
         cdef long long accepted = 0, dropped = 0, salted = 0
         cdef long long now = received.received_ms
-        cdef Py_ssize_t index = 0
+        cdef Py_ssize_t index
         cdef Buffer buf
         _check_fork()
         buf.capacity = 1024
@@ -1082,19 +1339,40 @@ cdef class _State:
         decode = _decode_event if received.dialect == "track" else None
         self.segment = decode is None
         self.default_type = received.default_type
+        cdef Events split = events if type(events) is Events else None
+        cdef Py_ssize_t count = len(events)
+        cdef const unsigned char* body = NULL
+        cdef const unsigned char* data
+        cdef Py_ssize_t n
+        cdef Py_buffer view
+        if split is not None:
+            body = <const unsigned char*>PyBytes_AS_STRING(split.body)
         try:
-            for raw in events:
+            for index in range(count):
+                # Events split by split_array are read in place, and are known not to nest
+                # too deep; any other sequence's items through the buffer protocol.
+                raw = None
+                if split is not None:
+                    data = body + split.bounds[2 * index]
+                    n = split.bounds[2 * index + 1] - split.bounds[2 * index]
+                else:
+                    raw = events[index]
+                    PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
+                    data = <const unsigned char*>view.buf
+                    n = view.len
                 try:
-                    record = self._one(raw, now, batch_sent, client_ip,
-                                       user_agent_header, source_override, decode, received,
-                                       &buf)
+                    record = self._one(raw, data, n, split is not None, now, batch_sent,
+                                       client_ip, user_agent_header, source_override, decode,
+                                       received, &buf)
                 except _Rejected as rejection:
                     rejected.append(_Rejection(index, rejection.reason, rejection.detail))
-                    records.append(self._dead_letter(dlq, bytes(raw), rejection, now))
+                    records.append(self._dead_letter(
+                        dlq, PyBytes_FromStringAndSize(<const char*>data, n), rejection, now))
                     per_topic[dlq] = per_topic.get(dlq, 0) + 1
-                    index += 1
                     continue
-                index += 1
+                finally:
+                    if raw is not None:
+                        PyBuffer_Release(&view)
                 accepted += 1
                 if self.bot is not None:
                     bots[self.bot] = bots.get(self.bot, 0) + 1
@@ -1120,14 +1398,17 @@ cdef class _State:
         outcome.salted = salted
         return outcome
 
-    cdef object _one(self, object raw, long long now, object batch_sent,
-                    object client_ip, object user_agent_header, object source_override,
-                    object decode, object received, Buffer* buf):
-        # normalize (twin: collector.normalize.normalize)
-        if len(raw) > self.max_event_bytes:
+    cdef object _one(self, object raw, const unsigned char* data, Py_ssize_t n, bint shallow,
+                    long long now, object batch_sent, object client_ip,
+                    object user_agent_header, object source_override, object decode,
+                    object received, Buffer* buf):
+        # normalize (twin: collector.normalize.normalize). `raw` is the event's object, or
+        # None when it is read in place from its body (then made only if it is decoded);
+        # `shallow` when it is known to nest no deeper than the pipeline takes.
+        if n > self.max_event_bytes:
             raise _Rejected("event_too_large",
-                            f"{len(raw)} bytes; the limit is {self.max_event_bytes}")
-        if _deeper_than(raw, _MAX_DECODE_DEPTH):
+                            f"{n} bytes; the limit is {self.max_event_bytes}")
+        if not shallow and _buffer_deeper_than(data, n, _MAX_DECODE_DEPTH):
             raise _Rejected("too_deep",
                             f"the event nests deeper than {_MAX_DECODE_DEPTH} levels")
         # Plain events are read from their bytes, their trees rewritten as bytes (see "Trees
@@ -1138,11 +1419,13 @@ cdef class _State:
         cdef Py_ssize_t properties_keys = 0
         context = traits = properties = None
         if self.trees_as_bytes:
-            fields = self._plain_event(raw)
+            fields = self._plain_event(data, n)
             fast = fields is not None
             properties_keys = self.properties_keys
             self.root_emitted = self.context_emitted
         if not fast:
+            if raw is None:
+                raw = PyBytes_FromStringAndSize(<const char*>data, n)
             try:
                 event = decode(raw) if decode is not None else _decode_any_dialect(raw, received)
             except _ValidationError as exc:
@@ -1508,11 +1791,10 @@ cdef class _State:
 
     # -- Trees as bytes (twins: msgspec decoding, tree_violation, _walk, msgspec encoding) --
 
-    cdef list _plain_event(self, object raw):
+    cdef list _plain_event(self, const unsigned char* data, Py_ssize_t n):
         """The event's fields, in a list in the order astuple(TrackEvent) gives them, read from
         its bytes, with its three trees rewritten into the scratch buffers (properties as the
         client's bytes when they pass through); None when the event is not plain."""
-        cdef Py_buffer view
         cdef _Cursor c
         cdef int field, seen = 0
         cdef Py_ssize_t key_start, key_chars, start
@@ -1527,87 +1809,83 @@ cdef class _State:
         self._tree_missing(&self.context_out, True)
         self.properties_keys = 0
         self.context_emitted = 0
-        PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
-        try:
-            c.data = <const unsigned char*>view.buf
-            c.pos = 0
-            c.end = view.len
-            c.depth_keys = 0
-            _skip_space(&c)
-            if c.pos >= c.end or c.data[c.pos] != 0x7B:
-                return None
+        c.data = data
+        c.pos = 0
+        c.end = n
+        c.depth_keys = 0
+        _skip_space(&c)
+        if c.pos >= c.end or c.data[c.pos] != 0x7B:
+            return None
+        c.pos += 1
+        _skip_space(&c)
+        if c.pos < c.end and c.data[c.pos] == 0x7D:
             c.pos += 1
-            _skip_space(&c)
-            if c.pos < c.end and c.data[c.pos] == 0x7D:
+        else:
+            while True:
+                _skip_space(&c)
+                if c.pos >= c.end or c.data[c.pos] != 0x22:
+                    return None
+                if _string_span(&c, &key_start, &key_chars, &ascii) != _PLAIN:
+                    return None
+                field = _field_of(c.data + key_start, c.pos - 1 - key_start, names)
+                _skip_space(&c)
+                if c.pos >= c.end or c.data[c.pos] != 0x3A:
+                    return None
                 c.pos += 1
-            else:
-                while True:
-                    _skip_space(&c)
-                    if c.pos >= c.end or c.data[c.pos] != 0x22:
+                _skip_space(&c)
+                if c.pos >= c.end:
+                    return None
+                if field >= 0:
+                    # A repeated field: msgspec keeps the last; the decoded path decides.
+                    if seen & (1 << field):
                         return None
-                    if _string_span(&c, &key_start, &key_chars, &ascii) != _PLAIN:
+                    seen |= 1 << field
+                if field == _F_PROPERTIES:
+                    start = c.pos
+                    if self._tree_at(&c, &self.properties_out, "properties",
+                                     self.scrub_properties, False) != _PLAIN:
                         return None
-                    field = _field_of(c.data + key_start, c.pos - 1 - key_start, names)
-                    _skip_space(&c)
-                    if c.pos >= c.end or c.data[c.pos] != 0x3A:
+                    self.properties_keys = self.root_keys
+                    if self.pass_properties and self.root_keys > 0:
+                        self.properties_out.length = 0
+                        _append(&self.properties_out, <const char*>c.data + start,
+                                c.pos - start)
+                elif field == _F_TRAITS:
+                    if self._tree_at(&c, &self.traits_out, "traits", self.scrub_traits,
+                                     False) != _PLAIN:
                         return None
-                    c.pos += 1
-                    _skip_space(&c)
-                    if c.pos >= c.end:
+                elif field == _F_CONTEXT:
+                    if self._tree_at(&c, &self.context_out, "context", self.scrub_context,
+                                     True) != _PLAIN:
                         return None
-                    if field >= 0:
-                        # A repeated field: msgspec keeps the last; the decoded path decides.
-                        if seen & (1 << field):
-                            return None
-                        seen |= 1 << field
-                    if field == _F_PROPERTIES:
-                        start = c.pos
-                        if self._tree_at(&c, &self.properties_out, "properties",
-                                         self.scrub_properties, False) != _PLAIN:
-                            return None
-                        self.properties_keys = self.root_keys
-                        if self.pass_properties and self.root_keys > 0:
-                            self.properties_out.length = 0
-                            _append(&self.properties_out, <const char*>c.data + start,
-                                    c.pos - start)
-                    elif field == _F_TRAITS:
-                        if self._tree_at(&c, &self.traits_out, "traits", self.scrub_traits,
-                                         False) != _PLAIN:
-                            return None
-                    elif field == _F_CONTEXT:
-                        if self._tree_at(&c, &self.context_out, "context", self.scrub_context,
-                                         True) != _PLAIN:
-                            return None
-                        self.context_emitted = self.root_emitted
-                    elif field == _F_NAME:
-                        segment_name = _plain_scalar(&c, _F_EVENT)
-                        if segment_name is _NOT_PLAIN:
-                            return None
-                    elif field == _F_TYPE and segment and _literal(&c, b"null", 4):
-                        pass  # Segment's type may be null: the route's type, as if absent.
-                    elif field >= 0:
-                        value = _plain_scalar(&c, field)
-                        if value is _NOT_PLAIN:
-                            return None
-                        fields[field] = value
-                    else:
-                        # A field TrackEvent does not have: msgspec checks it is JSON and
-                        # skips it; so does this, writing it nowhere.
-                        self.skipped_out.length = 0
-                        if self._value(&c, &self.skipped_out, "", False, 1) != _PLAIN:
-                            return None
-                    if self._next_member(&c) != _PLAIN:
+                    self.context_emitted = self.root_emitted
+                elif field == _F_NAME:
+                    segment_name = _plain_scalar(&c, _F_EVENT)
+                    if segment_name is _NOT_PLAIN:
                         return None
-                    if c.data[c.pos - 1] == 0x7D:
-                        break
-            _skip_space(&c)
-            if c.pos != c.end:
-                return None
-            if fields[_F_EVENT] is None:
-                fields[_F_EVENT] = segment_name
-            return fields
-        finally:
-            PyBuffer_Release(&view)
+                elif field == _F_TYPE and segment and _literal(&c, b"null", 4):
+                    pass  # Segment's type may be null: the route's type, as if absent.
+                elif field >= 0:
+                    value = _plain_scalar(&c, field)
+                    if value is _NOT_PLAIN:
+                        return None
+                    fields[field] = value
+                else:
+                    # A field TrackEvent does not have: msgspec checks it is JSON and
+                    # skips it; so does this, writing it nowhere.
+                    self.skipped_out.length = 0
+                    if self._value(&c, &self.skipped_out, "", False, 1) != _PLAIN:
+                        return None
+                if self._next_member(&c) != _PLAIN:
+                    return None
+                if c.data[c.pos - 1] == 0x7D:
+                    break
+        _skip_space(&c)
+        if c.pos != c.end:
+            return None
+        if fields[_F_EVENT] is None:
+            fields[_F_EVENT] = segment_name
+        return fields
 
     cdef void _tree_missing(self, Buffer* out, bint context):
         # An absent or null tree is an empty object (left open for context's own entries).

@@ -19,7 +19,7 @@ import msgspec
 from starlette.requests import Request
 
 from collector import timestamps
-from collector.decoding import Batch
+from collector.decoding import NESTS_TOO_DEEPLY, Batch
 from collector.envelope import EventType, SegmentBatch
 from collector.errors import InvalidJSON, InvalidShape
 from collector.ingest import Ingest, summary
@@ -39,6 +39,8 @@ def decode_segment_batch(body: bytes) -> Batch:
         raise InvalidShape(f'expected {{"batch": [...]}}: {exc}') from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidJSON(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidJSON(NESTS_TOO_DEEPLY) from None
     try:
         sent_ms = None if document.sent_at is None else timestamps.parse(document.sent_at)
     except timestamps.InvalidTimestamp as exc:
@@ -54,6 +56,8 @@ def decode_single(body: bytes) -> Batch:
         raise InvalidShape(f"expected one event object: {exc}") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidJSON(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidJSON(NESTS_TOO_DEEPLY) from None
     return Batch([msgspec.Raw(body)])
 
 

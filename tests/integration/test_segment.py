@@ -107,3 +107,18 @@ def test_segment_limits_32_kib_per_event_and_500_kib_per_batch(
         assert response.status_code == 413
         assert response.json()["error"] == "payload_too_large"
     assert [e["event"] for e in envelopes(topics["web"])] == ["Small"]
+
+
+def test_segment_bodies_nesting_past_what_can_be_read_are_400s(
+    start_collector: StartCollector,
+) -> None:
+    collector = start_collector()
+    deep = b'{"a":' * 3000 + b"1" + b"}" * 3000
+    with collector.client() as client:
+        for path, body in [
+            ("/v1/batch", b'{"batch": [' + deep + b"]}"),
+            ("/v1/track", b'{"event": "a", "properties": ' + deep + b"}"),
+        ]:
+            response = client.post(path, content=body)
+            assert response.status_code == 400, path
+            assert response.json()["error"] == "invalid_json", path

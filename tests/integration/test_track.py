@@ -98,6 +98,8 @@ def test_track_bad_bodies_get_typed_400s_and_produce_nothing(
         b'{"batch": [], "sent_at": "last tuesday"}': "invalid_shape",
         b'"a string"': "invalid_shape",
         b"\xff\xfe[]": "invalid_json",
+        b"[" + b'{"a":' * 3000 + b"1" + b"}" * 3000 + b"]": "invalid_json",
+        b'[{"event": "a"},]': "invalid_json",
     }
     with collector.client() as client:
         for body, code in bad.items():

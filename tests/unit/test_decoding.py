@@ -1,7 +1,17 @@
-import pytest
+import json
+from collections.abc import Sequence
 
-from collector.decoding import decode_batch
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector import native
+from collector.decoding import decode_batch, decode_with_msgspec
 from collector.errors import BadRequest, InvalidJSON, InvalidShape
+
+needs_native = pytest.mark.skipif(
+    native.IMPLEMENTATION != "native", reason="the native extension is not built"
+)
 
 
 def raw_events(body: bytes) -> list[bytes]:
@@ -87,3 +97,137 @@ def test_decode_errors_are_bad_requests_and_value_errors() -> None:
     assert caught.value.status == 400
     assert isinstance(caught.value, ValueError)
     assert caught.value.body()["error"] == "invalid_json"
+
+
+def test_a_body_nesting_past_msgspecs_recursion_is_a_bad_request_not_a_crash() -> None:
+    body = b"[" + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"]"
+    with pytest.raises(InvalidJSON, match="nests too deeply"):
+        decode_batch(body)
+
+
+# The native splitter (collector.native.split_array) against msgspec, its specification: it
+# may leave any body to msgspec, but what it splits, msgspec must split the same way.
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=24,
+)
+
+
+@st.composite
+def array_bodies(draw: st.DrawFn) -> bytes:
+    items = draw(st.lists(json_values, max_size=6))
+    # Escaped or not (ensure_ascii escapes astral characters as surrogate pairs), spaced or
+    # not.
+    return json.dumps(
+        items,
+        ensure_ascii=draw(st.booleans()),
+        indent=draw(st.sampled_from([None, 0, 2, "\t"])),
+        separators=draw(st.sampled_from([None, (",", ":"), (" , ", " : ")])),
+    ).encode()
+
+
+@st.composite
+def damaged(draw: st.DrawFn, body: bytes) -> bytes:
+    # Half the time next to a bracket, comma, colon or quote, where the grammar is.
+    structure = b'{}[],:"'
+    marks = [i for i, byte in enumerate(body) if byte in structure]
+    if marks and draw(st.booleans()):
+        at = draw(st.sampled_from(marks)) + draw(st.sampled_from([0, 1]))
+        byte = draw(st.sampled_from(list(structure)))
+    else:
+        at = draw(st.integers(min_value=0, max_value=len(body)))
+        byte = draw(st.sampled_from(list(b'{}[]",:\\ 0-.eE+ut\x00\x1f\x7f\xff\xc3')))
+    how = draw(st.sampled_from(["cut", "insert", "drop", "replace"]))
+    if how == "cut":
+        return body[:at]
+    if how == "insert":
+        return body[:at] + bytes([byte]) + body[at:]
+    if how == "drop":
+        return body[:at] + body[at + 1 :]
+    return body[:at] + bytes([byte]) + body[at + 1 :]
+
+
+def msgspec_split(body: bytes) -> list[bytes] | None:
+    try:
+        return [bytes(event) for event in decode_with_msgspec(body).events]
+    except BadRequest:
+        return None
+
+
+@needs_native
+@settings(max_examples=500, deadline=None)
+@given(body=array_bodies())
+def test_the_native_splitter_splits_every_plain_array_as_msgspec_does(body: bytes) -> None:
+    split = native.split_array(body)
+    if b"\\ud" in body.lower():
+        # Surrogate escapes are msgspec's to judge.
+        assert split is None or [bytes(e) for e in split] == msgspec_split(body)
+    else:
+        assert split is not None
+        assert [bytes(e) for e in split] == msgspec_split(body)
+        assert decode_batch(body).events is not None
+
+
+@needs_native
+@settings(max_examples=1500, deadline=None)
+@given(data=st.data(), body=array_bodies())
+def test_the_native_splitter_never_splits_what_msgspec_refuses(
+    data: st.DataObject, body: bytes
+) -> None:
+    body = data.draw(damaged(body))
+    split = native.split_array(body)
+    if split is not None:
+        assert [bytes(e) for e in split] == msgspec_split(body)
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"a": "\\ud800"}]',
+        b'[{"a": "\\udc00\\ud800"}]',
+        b'[{"a": "\\ud83c\\udf0d"}]',
+        b"[" + b"[" * 257 + b"]" * 257 + b"]",
+        b'{"batch": [{"event": "a"}]}',
+        b"[1 2]",
+        b"[1,]",
+        b"[[1,]]",
+        b'[{"a": 1,}]',
+        b'[{"a": 1 "b": 2}]',
+        b'[{"a" 1}]',
+        b'[{"a": 1]',
+        b"[tru]",
+        b'[{"a": 01}]',
+        b'[{"a": "\x1f"}]',
+        b"[]]",
+    ],
+)
+def test_the_native_splitter_leaves_to_msgspec_what_it_is_not_sure_of(body: bytes) -> None:
+    assert native.split_array(body) is None
+
+
+@needs_native
+def test_native_splits_are_read_in_place_and_copied_out() -> None:
+    events = native.split_array(b' [ {"event": "a"} ,\n2, "x" ] ')
+    assert events is not None
+    assert len(events) == 3
+    assert list(events) == [b'{"event": "a"}', b"2", b'"x"']
+    assert events[-1] == b'"x"'
+    assert events[1:] == [b"2", b'"x"']
+    assert isinstance(events, Sequence)
+    with pytest.raises(IndexError):
+        events[3]
+
+
+@needs_native
+def test_the_native_splitter_takes_events_as_deep_as_the_pipeline_does() -> None:
+    deepest = b"[" * 256 + b"]" * 256
+    assert list(native.split_array(b"[" + deepest + b"]") or []) == [deepest]
