@@ -17,7 +17,9 @@ from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
 from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
 from cpython.set cimport PySet_Contains
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+from cpython.unicode cimport (
+    PyUnicode_AsEncodedString, PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8,
+)
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
@@ -1236,6 +1238,7 @@ cdef class _State:
     cdef Py_ssize_t properties_keys
     cdef Py_ssize_t context_emitted
     cdef tuple user_agent_entry
+    cdef dict root_policies
     # The batch's receive time as the records write it, quotes included.
     cdef char received_at[26]
 
@@ -1306,8 +1309,15 @@ cdef class _State:
         self.notable_lengths = 0
         for name in self.notable_utf8:
             self.notable_lengths |= (<uint64_t>1) << min(len(name), 63)
-        self.ip_entry = self._context_entry_policy("ip")
-        self.user_agent_entry = self._context_entry_policy("user_agent")
+        self.ip_entry = self._entry_policy("context", self.scrub_context, "ip")
+        self.user_agent_entry = self._entry_policy("context", self.scrub_context, "user_agent")
+        # The notable keys' policies straight under each root, in notable_utf8's order.
+        self.root_policies = {
+            root: tuple([self._entry_policy(root, scrub, key) for key in self.notable])
+            for root, scrub in (("context", self.scrub_context),
+                                ("properties", self.scrub_properties),
+                                ("traits", self.scrub_traits))
+        }
 
     def process(self, events, received):
         cdef list records = []
@@ -1558,7 +1568,7 @@ cdef class _State:
         if headers is None:
             headers = self.type_headers[event_type] = (
                 self.common + (("event_type", event_type.encode()),))
-        key = identity.encode("utf-8", "surrogatepass") if identity else None
+        key = _utf8(identity) if identity else None
         salt = None
         if key is not None:
             # Counted by the identity, whose hash is known already, rather than by its bytes
@@ -1931,6 +1941,8 @@ cdef class _State:
         cdef bint ascii, candidate
         cdef bint open_end = self.capturing and depth == 1
         cdef tuple here
+        cdef Py_ssize_t notable
+        cdef PyObject* policies
         if depth > self.max_depth or c.depth_keys >= _MAX_PATH:
             return _FALL_BACK
         c.pos += 1
@@ -1977,16 +1989,24 @@ cdef class _State:
                         break
                     continue
                 candidate = scrub
-                if self._notable(c.data + key_start, key_stop - key_start):
-                    key = _text(c, key_start, key_stop)
+                notable = self._notable(c.data + key_start, key_stop - key_start)
+                if notable >= 0:
                     here = None
                     action = None
-                    found = PyDict_GetItem(self.by_name, key)
-                    if found is not NULL:
-                        action = <object>found
-                    elif PyDict_GetItem(self.by_path, key) is not NULL:
-                        here = self._path(c, root) + (key,)
-                        action = self._rule_for(here)
+                    policies = PyDict_GetItem(self.root_policies, root) if depth == 1 else NULL
+                    if policies is not NULL:
+                        # Straight under the root: the policy worked out at start-up.
+                        policy = (<tuple><object>policies)[notable]
+                        action = (<tuple>policy)[0]
+                        candidate = (<tuple>policy)[1]
+                    else:
+                        key = _text(c, key_start, key_stop)
+                        found = PyDict_GetItem(self.by_name, key)
+                        if found is not NULL:
+                            action = <object>found
+                        elif PyDict_GetItem(self.by_path, key) is not NULL:
+                            here = self._path(c, root) + (key,)
+                            action = self._rule_for(here)
                     if action is not None:
                         value = self._scalar(c)
                         if value is _NOT_PLAIN:
@@ -2004,7 +2024,8 @@ cdef class _State:
                         if c.data[c.pos - 1] == 0x7D:
                             break
                         continue
-                    if not candidate and PySet_Contains(self.scrub_last, key):
+                    if (policies is NULL and not candidate
+                            and PySet_Contains(self.scrub_last, key)):
                         if here is None:
                             here = self._path(c, root) + (key,)
                         candidate = PySet_Contains(self.scrub_paths, here)
@@ -2192,14 +2213,17 @@ cdef class _State:
             self.found_library_name = _text(&peek, start, peek.pos - 1)
         return _PLAIN
 
-    cdef bint _notable(self, const unsigned char* key, Py_ssize_t n):
+    cdef Py_ssize_t _notable(self, const unsigned char* key, Py_ssize_t n):
+        """The key's index in notable_utf8, or -1."""
+        cdef Py_ssize_t i
         if not (self.notable_lengths >> min(n, 63)) & 1:
-            return False
-        for name in self.notable_utf8:
+            return -1
+        for i in range(len(self.notable_utf8)):
+            name = self.notable_utf8[i]
             if (len(<bytes>name) == n and (n == 0 or (<const unsigned char*><bytes>name)[0] == key[0])
                     and memcmp(<const char*><bytes>name, key, n) == 0):
-                return True
-        return False
+                return i
+        return -1
 
     cdef tuple _path(self, _Cursor* c, str root):
         cdef int i
@@ -2208,19 +2232,20 @@ cdef class _State:
             keys.append(_text(c, c.key_start[i], c.key_stop[i]))
         return tuple(keys)
 
-    cdef tuple _context_entry_policy(self, str key):
-        """(rule action or None, scrubbed?) for an entry the collector adds to `context`, as
-        _walk would find them; the path is always ("context", key), so this is worked out
-        once, at start-up."""
-        candidate = self.scrub_context
+    cdef tuple _entry_policy(self, str root, bint scrub, str key):
+        """(rule action or None, scrubbed?) for a key straight under a tree's root, as _walk
+        would find them: the path is always (root, key), so this is worked out once, at
+        start-up, for the entries the collector adds to `context` and for every notable key.
+        `scrub`: whether the whole tree is scrubbed."""
+        candidate = scrub
         if key in self.notable:
             action = self.by_name.get(key)
             if action is None and key in self.by_path:
-                action = self._rule_for(("context", key))
+                action = self._rule_for((root, key))
             if action is not None:
                 return action, False
             if not candidate and key in self.scrub_last:
-                candidate = ("context", key) in self.scrub_paths
+                candidate = (root, key) in self.scrub_paths
         return None, candidate
 
     cdef int _append_context_entry(self, Buffer* out, str key, tuple policy,
@@ -2310,6 +2335,16 @@ cdef class _State:
             ("received_at_ms", str(now).encode()),
         )
         return collector_record(_Record, topic, None, value, headers)
+
+
+cdef inline bytes _utf8(str text):
+    """text.encode("utf-8", "surrogatepass"), with no method call when it is ASCII."""
+    cdef Py_ssize_t n
+    cdef const char* data
+    if PyUnicode_IS_ASCII(text):
+        data = PyUnicode_AsUTF8AndSize(text, &n)
+        return PyBytes_FromStringAndSize(data, n)
+    return PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass")
 
 
 cdef inline object _identity(object value):

@@ -554,6 +554,18 @@ def test_native_and_python_agree_on_an_empty_key_a_rule_names() -> None:
     run_both(policy, [(events, Received(received_ms=NOW))], respell=False)
 
 
+def test_native_and_python_agree_on_keys_that_are_not_ascii() -> None:
+    # The key is the identity's UTF-8 (a lone surrogate never gets this far: msgspec
+    # rejects the event).
+    events = [
+        b'{"event": "e", "anonymous_id": "z\\u00f6e"}',
+        b'{"event": "e", "anonymous_id": "\\ud83c\\udf0d"}',
+        '{"event": "e", "session_id": "s-\u00e9"}'.encode(),
+        b'{"event": "e", "anonymous_id": "plain"}',
+    ]
+    run_both(Settings(), [(events, Received(received_ms=NOW))], respell=False)
+
+
 def test_a_fresh_process_writes_a_time_before_1970_first() -> None:
     # The times' cache starts empty in each process: its empty mark must be no second a
     # time can have (-1 once was, and the first time written, 1969-12-31T23:59:59.995,
