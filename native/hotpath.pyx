@@ -1162,6 +1162,20 @@ class Pipeline(_twin.Pipeline):
         return (<_State>self._native).process(events, received)
 
 
+cdef class _AddedEntry:
+    """An entry the collector adds to `context`: its key, its policy (_entry_policy), and
+    the value it was rendered for last with that rendering (`"key":value`, or None when a
+    rule drops it)."""
+    cdef str key
+    cdef tuple policy
+    cdef object value
+    cdef bytes rendered
+
+    def __init__(self, str key, tuple policy):
+        self.key = key
+        self.policy = policy
+
+
 cdef class _State:
     cdef object settings
     cdef object new_id
@@ -1233,11 +1247,11 @@ cdef class _State:
     cdef object found_ip
     cdef object found_user_agent
     cdef object found_library_name
-    cdef tuple ip_entry
+    cdef _AddedEntry ip_entry
     cdef Buffer skipped_out
     cdef Py_ssize_t properties_keys
     cdef Py_ssize_t context_emitted
-    cdef tuple user_agent_entry
+    cdef _AddedEntry user_agent_entry
     cdef dict root_policies
     # The batch's receive time as the records write it, quotes included.
     cdef char received_at[26]
@@ -1309,8 +1323,9 @@ cdef class _State:
         self.notable_lengths = 0
         for name in self.notable_utf8:
             self.notable_lengths |= (<uint64_t>1) << min(len(name), 63)
-        self.ip_entry = self._entry_policy("context", self.scrub_context, "ip")
-        self.user_agent_entry = self._entry_policy("context", self.scrub_context, "user_agent")
+        self.ip_entry = _AddedEntry("ip", self._entry_policy("context", self.scrub_context, "ip"))
+        self.user_agent_entry = _AddedEntry(
+            "user_agent", self._entry_policy("context", self.scrub_context, "user_agent"))
         # The notable keys' policies straight under each root, in notable_utf8's order.
         self.root_policies = {
             root: tuple([self._entry_policy(root, scrub, key) for key in self.notable])
@@ -1502,13 +1517,12 @@ cdef class _State:
             ip = self.found_ip
             if client_ip is not None and not self.found_ip_present:
                 ip = client_ip
-                self._append_context_entry(&self.context_out, "ip", self.ip_entry, client_ip)
+                self._append_added(&self.context_out, self.ip_entry, client_ip)
             user_agent = self.found_user_agent
             if (source == "web" and user_agent_header is not None
                     and not self.found_user_agent_present):
                 user_agent = user_agent_header
-                self._append_context_entry(
-                    &self.context_out, "user_agent", self.user_agent_entry, user_agent_header)
+                self._append_added(&self.context_out, self.user_agent_entry, user_agent_header)
             _append(&self.context_out, b"}", 1)
             webdriver = self.found_webdriver
         else:
@@ -2048,8 +2062,7 @@ cdef class _State:
             self.root_keys = keys
             self.root_emitted = emitted
         if open_end and self.deferred_user_agent is not None:
-            self._append_context_entry(out, "user_agent", self.user_agent_entry,
-                                       self.deferred_user_agent)
+            self._append_added(out, self.user_agent_entry, self.deferred_user_agent)
         if not open_end:
             _append(out, b"}", 1)
         return _PLAIN
@@ -2248,27 +2261,34 @@ cdef class _State:
                 candidate = (root, key) in self.scrub_paths
         return None, candidate
 
-    cdef int _append_context_entry(self, Buffer* out, str key, tuple policy,
-                                   str value) except -1:
+    cdef int _append_added(self, Buffer* out, _AddedEntry entry, str value) except -1:
         """An entry the collector adds to `context` (ip, user_agent), through the PII rules
-        as _walk takes it."""
-        action, candidate = policy
-        if action is not None:
-            result = self._act(action, value)
-            if result is not _DROP:
-                self._append_key(out, key)
-                _append_result(out, result)
-            return 0
-        self._append_key(out, key)
-        _append_str(out, _scrub(value) if candidate else value)
-        return 0
-
-    cdef int _append_key(self, Buffer* out, str key) except -1:
-        if self.root_emitted:
-            _append(out, b",", 1)
-        self.root_emitted += 1
-        _append_str(out, key)
-        _append(out, b":", 1)
+        as _walk takes it. The value is mostly the request's (its address, its User-Agent
+        header), the same str for all its events: rendered once, then copied."""
+        cdef Buffer scratch
+        if value is not entry.value:
+            action, candidate = entry.policy
+            rendered = None
+            result = self._act(action, value) if action is not None else None
+            if action is None or result is not _DROP:
+                _buffer_init(&scratch)
+                try:
+                    _append_str(&scratch, entry.key)
+                    _append(&scratch, b":", 1)
+                    if action is not None:
+                        _append_result(&scratch, result)
+                    else:
+                        _append_str(&scratch, _scrub(value) if candidate else value)
+                    rendered = PyBytes_FromStringAndSize(scratch.data, scratch.length)
+                finally:
+                    free(scratch.data)
+            entry.value = value
+            entry.rendered = rendered
+        if entry.rendered is not None:
+            if self.root_emitted:
+                _append(out, b",", 1)
+            self.root_emitted += 1
+            _append_bytes(out, entry.rendered)
         return 0
 
     cdef object _rule_for(self, tuple path):
