@@ -1185,6 +1185,7 @@ cdef class _State:
     cdef object redact
     cdef dict verdicts
     cdef list user_agents
+    cdef list fields
     cdef dict tokens
     cdef dict truncated
     cdef dict salts
@@ -1279,6 +1280,7 @@ cdef class _State:
         self.redact = twin.pii.redact
         self.verdicts = {}
         self.user_agents = [None] * _USER_AGENT_SLOTS
+        self.fields = [None] * _FIELD_COUNT
         self.tokens = {}
         self.truncated = {}
         self.salts = {}
@@ -1825,7 +1827,11 @@ cdef class _State:
         cdef bint ascii
         cdef bint segment = self.segment
         cdef tuple names = _SEGMENT_FIELD_NAMES if segment else _FIELD_NAMES
-        fields = [None] * _FIELD_COUNT
+        # One list for every event, emptied here: _one is done with the last event's.
+        cdef list fields = self.fields
+        cdef Py_ssize_t i
+        for i in range(_FIELD_COUNT):
+            fields[i] = None
         fields[_F_TYPE] = self.default_type if segment else "track"
         segment_name = None
         self._tree_missing(&self.properties_out, False)
