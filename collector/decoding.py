@@ -31,7 +31,7 @@ class Batch(msgspec.Struct, frozen=True):
 
 # msgspec reads nesting by recursion, which ends around a thousand levels: past that a body is
 # refused whole, where shallower events nesting too deep are rejected one by one.
-NESTS_TOO_DEEPLY = "body is not valid JSON: it nests too deeply to be read"
+NESTS_TOO_DEEPLY = "body nests too deeply to be read"
 
 _decoder = msgspec.json.Decoder(list[msgspec.Raw] | TrackBatch)
 

@@ -886,10 +886,12 @@ cdef object _small_integer(const unsigned char* digits, Py_ssize_t n):
 # Bodies: a JSON array body split into its events in one pass over its bytes (twin: the
 # array case of collector.decoding.decode_with_msgspec). Only a body this scanner is sure
 # msgspec would split the same way is split here; for anything else (the {"batch": ...}
-# object, a string with a surrogate escape, an event nesting deeper than the pipeline takes,
-# bad JSON) it answers None and msgspec decides, with its own error. It is as lax as msgspec
-# where msgspec is lax: bytes above 0x7F in strings are not checked here (the pipeline checks
-# each event's).
+# object, a lone surrogate escape, an event nesting deeper than the pipeline takes, bad JSON)
+# it answers None and msgspec decides, with its own error. It is as lax as msgspec where
+# msgspec is lax: bytes above 0x7F in strings are not checked (msgspec checks them when it
+# decodes a string, not when it skips one). msgspec's own nesting limit is Python's
+# recursion limit, which a request's handler is far from: at 256 levels this never refuses
+# what msgspec would take there.
 
 cdef extern from *:
     """
@@ -938,12 +940,24 @@ cdef inline int _hex_digit(unsigned char b) noexcept:
     return -1
 
 
+cdef int _escaped_unit(const unsigned char* at) noexcept:
+    """The UTF-16 unit of the six bytes \\uXXXX at `at`, or -1."""
+    cdef int unit = 0, i, digit
+    if at[0] != 0x5C or at[1] != 0x75:
+        return -1
+    for i in range(2, 6):
+        digit = _hex_digit(at[i])
+        if digit < 0:
+            return -1
+        unit = unit * 16 + digit
+    return unit
+
+
 cdef int _skip_text(_Cursor* c) noexcept:
-    """At a quote: past the string, or _FALL_BACK (bad JSON, or a surrogate escape, which
-    msgspec checks in pairs)."""
+    """At a quote: past the string, or _FALL_BACK (bad JSON, or a surrogate escape that is
+    not a high one followed by a low one, which msgspec refuses)."""
     cdef Py_ssize_t at = c.pos + 1
-    cdef int plain, i, digit
-    cdef unsigned int unit
+    cdef int plain, unit
     cdef unsigned char b
     while True:
         while at + 16 <= c.end:
@@ -964,14 +978,13 @@ cdef int _skip_text(_Cursor* c) noexcept:
         if b == 0x75:  # \uXXXX
             if at + 6 > c.end:
                 return _FALL_BACK
-            unit = 0
-            for i in range(2, 6):
-                digit = _hex_digit(c.data[at + i])
-                if digit < 0:
-                    return _FALL_BACK
-                unit = unit * 16 + <unsigned int>digit
-            if 0xD800 <= unit <= 0xDFFF:
+            unit = _escaped_unit(c.data + at)
+            if unit < 0 or 0xDC00 <= unit <= 0xDFFF:
                 return _FALL_BACK
+            if 0xD800 <= unit <= 0xDBFF:
+                if at + 12 > c.end or not 0xDC00 <= _escaped_unit(c.data + at + 6) <= 0xDFFF:
+                    return _FALL_BACK
+                at += 6
             at += 6
         elif (b == 0x22 or b == 0x5C or b == 0x2F or b == 0x62 or b == 0x66 or b == 0x6E
                 or b == 0x72 or b == 0x74):
@@ -986,7 +999,8 @@ cdef enum:
     _SPLIT_DEPTH = 256
 
 if _SPLIT_DEPTH != _MAX_DECODE_DEPTH:
-    raise ImportError("native/hotpath.pyx: _SPLIT_DEPTH must equal MAX_DECODE_DEPTH")
+    # Not an ImportError, which collector.native would take for a missing build.
+    raise RuntimeError("native/hotpath.pyx: _SPLIT_DEPTH must equal MAX_DECODE_DEPTH")
 
 
 cdef int _skip_json(_Cursor* c) noexcept:
@@ -1074,62 +1088,76 @@ cdef class Events:
 
     cdef readonly bytes body
     cdef Py_ssize_t* bounds  # start, stop of each event
-    cdef Py_ssize_t count
+    cdef Py_ssize_t size
+
+    def __init__(self, *args):
+        raise TypeError("Events are made by split_array")
 
     def __dealloc__(self):
         free(self.bounds)
 
     def __len__(self):
-        return self.count
+        return self.size
 
     def __getitem__(self, index):
         cdef Py_ssize_t at
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.count))]
+            return [self[i] for i in range(*index.indices(self.size))]
         at = index
         if at < 0:
-            at += self.count
-        if not 0 <= at < self.count:
+            at += self.size
+        if not 0 <= at < self.size:
             raise IndexError("event index out of range")
         return self.body[self.bounds[2 * at]:self.bounds[2 * at + 1]]
+
+    # The rest of what a Sequence has, which registering does not lend.
+    def index(self, value, start=0, stop=None):
+        for i in range(*slice(start, stop).indices(self.size)):
+            if self[i] == value:
+                return i
+        raise ValueError(f"{value!r} is not among the events")
+
+    def count(self, value):
+        return sum(1 for event in self if event == value)
 
 
 _abc.Sequence.register(Events)
 
 
-def split_array(bytes body):
+def split_array(bytes body not None):
     """Events of `body` when it is a JSON array this scanner is sure of, else None."""
     cdef _Cursor c
-    cdef Events events = Events.__new__(Events)
+    cdef Events events
     cdef Py_ssize_t capacity = 128
     cdef Py_ssize_t* grown
-    events.body = body
-    events.bounds = <Py_ssize_t*>malloc(2 * capacity * sizeof(Py_ssize_t))
-    if events.bounds is NULL:
-        raise MemoryError()
     c.data = <const unsigned char*>PyBytes_AS_STRING(body)
     c.pos = 0
     c.end = PyBytes_GET_SIZE(body)
     _skip_space(&c)
     if c.pos >= c.end or c.data[c.pos] != 0x5B:
         return None
+    events = Events.__new__(Events)
+    events.body = body
+    events.bounds = <Py_ssize_t*>malloc(2 * capacity * sizeof(Py_ssize_t))
+    if events.bounds is NULL:
+        raise MemoryError()
     c.pos += 1
     _skip_space(&c)
     if c.pos < c.end and c.data[c.pos] == 0x5D:
         c.pos += 1
     else:
         while True:
-            if events.count == capacity:
+            if events.size == capacity:
                 capacity *= 2
                 grown = <Py_ssize_t*>realloc(events.bounds, 2 * capacity * sizeof(Py_ssize_t))
                 if grown is NULL:
                     raise MemoryError()
                 events.bounds = grown
-            events.bounds[2 * events.count] = c.pos
+            events.bounds[2 * events.size] = c.pos
             if _skip_json(&c) != _PLAIN:
                 return None
-            events.bounds[2 * events.count + 1] = c.pos
-            events.count += 1
+            events.bounds[2 * events.size + 1] = c.pos
+            events.size += 1
             _skip_space(&c)
             if c.pos >= c.end:
                 return None
@@ -1348,6 +1376,19 @@ cdef class _State:
         cdef long long now = received.received_ms
         cdef Py_ssize_t index
         cdef Buffer buf
+        # Events split by split_array are read in place, and are known not to nest too deep;
+        # any other sequence's items through the buffer protocol (any other iterable is
+        # made a list first, as the twin takes any).
+        cdef Events split = events if type(events) is Events else None
+        cdef const unsigned char* body = NULL
+        cdef const unsigned char* data
+        cdef Py_ssize_t n, count
+        cdef Py_buffer view
+        if split is not None:
+            body = <const unsigned char*>PyBytes_AS_STRING(split.body)
+        elif type(events) is not list and type(events) is not tuple:
+            events = list(events)
+        count = len(events)
         _check_fork()
         buf.capacity = 1024
         buf.length = 0
@@ -1366,18 +1407,8 @@ cdef class _State:
         decode = _decode_event if received.dialect == "track" else None
         self.segment = decode is None
         self.default_type = received.default_type
-        cdef Events split = events if type(events) is Events else None
-        cdef Py_ssize_t count = len(events)
-        cdef const unsigned char* body = NULL
-        cdef const unsigned char* data
-        cdef Py_ssize_t n
-        cdef Py_buffer view
-        if split is not None:
-            body = <const unsigned char*>PyBytes_AS_STRING(split.body)
         try:
             for index in range(count):
-                # Events split by split_array are read in place, and are known not to nest
-                # too deep; any other sequence's items through the buffer protocol.
                 raw = None
                 if split is not None:
                     data = body + split.bounds[2 * index]

@@ -347,12 +347,13 @@ def test_native_and_python_pipelines_agree(
     run_both(policy, ordered)
 
 
-def test_native_and_python_agree_on_the_seeded_benchmark_mix() -> None:
+@pytest.mark.parametrize(("count", "size"), [(40, 100), (4, 300)])
+def test_native_and_python_agree_on_the_seeded_benchmark_mix(count: int, size: int) -> None:
     from collector.decoding import decode_with_msgspec
     from loadtest.payloads import client_ips, track_bodies
 
-    bodies = track_bodies(40)
-    ips = client_ips(40)
+    bodies = track_bodies(count, size)
+    ips = client_ips(len(bodies))
     # The mix the benchmark times is split natively, not left to msgspec.
     assert all(native.split_array(body) is not None for body in bodies)
     batches = [
