@@ -567,6 +567,17 @@ def test_native_and_python_agree_on_keys_that_are_not_ascii() -> None:
     run_both(Settings(), [(events, Received(received_ms=NOW))], respell=False)
 
 
+def test_native_takes_any_iterable_of_events_as_the_twin_does() -> None:
+    events = [b'{"event": "a"}', b'{"event": "b", "user_id": "u"}', b"[]"]
+    received = Received(received_ms=NOW)
+    expected = as_plain(
+        PythonPipeline(Settings(), SECRET, counter_ids()).process(iter(events), received)
+    )
+    fast = native.Pipeline(Settings(), SECRET, counter_ids())
+    assert as_plain(fast.process(iter(events), received)) == expected
+    assert as_plain(fast.process((e for e in []), received))[1] == []
+
+
 def test_a_fresh_process_writes_a_time_before_1970_first() -> None:
     # The times' cache starts empty in each process: its empty mark must be no second a
     # time can have (-1 once was, and the first time written, 1969-12-31T23:59:59.995,
