@@ -335,6 +335,66 @@ cdef inline void _digits(char* buf, int at, long long value, int width) noexcept
         value //= 10
 
 
+cdef inline int _two(const char* at) noexcept:
+    """Two ASCII digits' value, or -1."""
+    if not (b"0"[0] <= at[0] <= b"9"[0] and b"0"[0] <= at[1] <= b"9"[0]):
+        return -1
+    return (at[0] - 0x30) * 10 + at[1] - 0x30
+
+
+cdef bint _utc_ms(str value, long long* ms) noexcept:
+    """The common spellings of a UTC time, read in C: YYYY-MM-DDTHH:MM:SS, then a fraction
+    or none (ciso8601 takes any number of digits and keeps microseconds), then Z, +00:00 or
+    nothing (taken as UTC, as the twin takes it). False for anything else, which ciso8601
+    then reads (or refuses) as before."""
+    cdef Py_ssize_t n, at
+    cdef const char* text
+    cdef int year, month, day, hour, minute, second, millis = 0, scale = 100, days
+    if not PyUnicode_IS_ASCII(value):
+        return False
+    text = PyUnicode_AsUTF8AndSize(value, &n)
+    if (n < 19 or text[4] != b"-"[0] or text[7] != b"-"[0] or text[10] != b"T"[0]
+            or text[13] != b":"[0] or text[16] != b":"[0]):
+        return False
+    if _two(text) < 0 or _two(text + 2) < 0:
+        return False
+    year = _two(text) * 100 + _two(text + 2)
+    month = _two(text + 5)
+    day = _two(text + 8)
+    hour = _two(text + 11)
+    minute = _two(text + 14)
+    second = _two(text + 17)
+    if year < 1 or not 1 <= month <= 12 or day < 1 or not 0 <= hour <= 23:
+        return False
+    if not 0 <= minute <= 59 or not 0 <= second <= 59:
+        return False
+    days = 31
+    if month == 4 or month == 6 or month == 9 or month == 11:
+        days = 30
+    elif month == 2:
+        days = 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28
+    if day > days:
+        return False
+    at = 19
+    if at < n and text[at] == b"."[0]:
+        at += 1
+        while at < n and b"0"[0] <= text[at] <= b"9"[0]:
+            millis += (text[at] - 0x30) * scale
+            scale //= 10
+            at += 1
+        if at == 20:
+            return False
+    if at == n - 1 and text[at] == b"Z"[0]:
+        at += 1
+    elif n - at == 6 and memcmp(text + at, b"+00:00", 6) == 0:
+        at += 6
+    if at != n:
+        return False
+    ms[0] = ((_days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60
+              + second) * 1000 + millis)
+    return True
+
+
 cdef object _parse_timestamp(object value):
     """Twin of collector.timestamps.parse: epoch milliseconds, or _Rejected."""
     cdef long long ms
@@ -342,6 +402,8 @@ cdef object _parse_timestamp(object value):
         if not (_FIRST_MS <= value <= _LATEST_MS):
             raise _Rejected("invalid_timestamp", f"epoch milliseconds out of range: {value}")
         return value
+    if type(value) is str and _utc_ms(<str>value, &ms):
+        return ms
     try:
         parsed = _parse_datetime(value)
     except (ValueError, OverflowError):

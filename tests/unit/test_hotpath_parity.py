@@ -567,6 +567,34 @@ def test_native_and_python_agree_on_keys_that_are_not_ascii() -> None:
     run_both(Settings(), [(events, Received(received_ms=NOW))], respell=False)
 
 
+@st.composite
+def spelled_times(draw: st.DrawFn) -> str:
+    """ISO-8601-like times, near and past every edge of the spellings read in C."""
+    year = draw(st.integers(0, 9999) | st.sampled_from([1900, 2000, 2023, 2024, 2100]))
+    month, day = draw(st.integers(0, 13) | st.just(2)), draw(st.integers(0, 32) | st.just(29))
+    hour, minute, second = (
+        draw(st.integers(0, 24)),
+        draw(st.integers(0, 60)),
+        draw(st.integers(0, 61)),
+    )
+    separator = draw(st.sampled_from(["T", "T", "T", "t", " "]))
+    fraction = draw(st.one_of(st.just(""), st.text("0123456789", max_size=10).map(".{}".format)))
+    suffix = draw(st.sampled_from(["Z", "Z", "+00:00", "", "+01:00", "-00:00", "z", "+0000", "ZZ"]))
+    return (
+        f"{year:04d}-{month:02d}-{day:02d}{separator}{hour:02d}:{minute:02d}:{second:02d}"
+        f"{fraction}{suffix}"
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(spelled_times(), st.one_of(st.none(), spelled_times())), max_size=8))
+def test_native_and_python_agree_on_spelled_times(times: list[tuple[str, str | None]]) -> None:
+    events = [
+        msgspec.json.encode({"event": "e", "timestamp": ts, "sent_at": sent}) for ts, sent in times
+    ]
+    run_both(Settings(), [(events, Received(received_ms=NOW))], respell=False)
+
+
 def test_native_takes_any_iterable_of_events_as_the_twin_does() -> None:
     events = [b'{"event": "a"}', b'{"event": "b", "user_id": "u"}', b"[]"]
     received = Received(received_ms=NOW)
