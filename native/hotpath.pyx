@@ -1274,6 +1274,7 @@ cdef class _State:
     cdef object secret_key
     cdef object redact
     cdef dict verdicts
+    cdef dict library_sources
     cdef list user_agents
     cdef list fields
     cdef dict tokens
@@ -1369,6 +1370,7 @@ cdef class _State:
         self.secret_key = twin.pii._tokenizer._key
         self.redact = twin.pii.redact
         self.verdicts = {}
+        self.library_sources = {}
         self.user_agents = [None] * _USER_AGENT_SLOTS
         self.fields = [None] * _FIELD_COUNT
         self.tokens = {}
@@ -1608,7 +1610,7 @@ cdef class _State:
                 ts = now
 
         if fast:
-            source = source_override or _source_of_library(self.found_library_name)
+            source = source_override or self._source_of_library(self.found_library_name)
             ip = self.found_ip
             if client_ip is not None and not self.found_ip_present:
                 ip = client_ip
@@ -1817,6 +1819,20 @@ cdef class _State:
         text = PyUnicode_DecodeUTF8(<const char*>data, n, NULL)
         self.user_agents[slot] = (PyBytes_FromStringAndSize(<const char*>data, n), text)
         return text
+
+    cdef str _source_of_library(self, object name):
+        """_source_of_library, remembered by name: a site's events come from a few
+        libraries, and the lower-casing and marker searches cost more than a lookup."""
+        if type(name) is not str:
+            return _source_of_library(name)
+        cdef PyObject* cached = PyDict_GetItem(self.library_sources, name)
+        if cached is not NULL:
+            return <str>cached
+        source = _source_of_library(name)
+        if len(self.library_sources) >= _CACHE_LIMIT:
+            self.library_sources.clear()
+        self.library_sources[name] = source
+        return source
 
     cdef object _user_agent_verdict(self, str user_agent):
         cdef PyObject* cached = PyDict_GetItem(self.verdicts, user_agent)
