@@ -6,9 +6,9 @@ bytes, decoded on its own by the pipeline, so one bad event is rejected alone wh
 siblings go on. A body whose outline is wrong is a 400 naming the problem, and produces
 nothing.
 
-msgspec is the specification. An array body goes first to the native splitter
-(collector.native.split_array), which splits it in one pass where it is sure msgspec would
-split it the same way, and otherwise leaves it to msgspec, errors included.
+msgspec is the specification. A body goes first to the native splitters
+(collector.native.split_array and split_object), which split it in one pass where they are
+sure msgspec would read it the same way, and otherwise leave it to msgspec, errors included.
 """
 
 from __future__ import annotations
@@ -41,7 +41,19 @@ def decode_batch(body: bytes) -> Batch:
     events = native.split_array(body)
     if events is not None:
         return Batch(events)
+    split = native.split_object(body, b"sent_at")
+    if split is not None:
+        return batch_sent_at(*split, "sent_at")
     return decode_with_msgspec(body)
+
+
+def batch_sent_at(events: Sequence[bytes], sent_at: str | int | None, name: str) -> Batch:
+    """The batch, its sent time (the member `name`) read, or an InvalidShape."""
+    try:
+        sent_ms = None if sent_at is None else timestamps.parse(sent_at)
+    except timestamps.InvalidTimestamp as exc:
+        raise InvalidShape(f"{name}: {exc}") from None
+    return Batch(events, sent_ms)
 
 
 def decode_with_msgspec(body: bytes) -> Batch:
@@ -61,8 +73,4 @@ def decode_with_msgspec(body: bytes) -> Batch:
         raise InvalidJSON(NESTS_TOO_DEEPLY) from None
     if isinstance(document, list):
         return Batch(document)
-    try:
-        sent_ms = None if document.sent_at is None else timestamps.parse(document.sent_at)
-    except timestamps.InvalidTimestamp as exc:
-        raise InvalidShape(f"sent_at: {exc}") from None
-    return Batch(document.batch, sent_ms)
+    return batch_sent_at(document.batch, document.sent_at, "sent_at")

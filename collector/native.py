@@ -1,8 +1,9 @@
 """The hot path: the compiled modules when they are built, else their Python twins.
 
 - `Pipeline`: native/hotpath.pyx, twin collector/pipeline.py.
-- `split_array`: native/hotpath.pyx; its twin is msgspec, in collector.decoding, which
-  always has the last word: this answers None for any body it is not sure of.
+- `split_array`, `split_object`: native/hotpath.pyx; their twin is msgspec, in
+  collector.decoding and collector.sources.segment, which always has the last word: these
+  answer None for any body they are not sure of.
 - `Producer`: native/producer.pyx (librdkafka's C API), twin collector/sinks/producer.py.
 
 COLLECTOR_NATIVE=0 forces both twins (for debugging and for parity tests).
@@ -24,8 +25,17 @@ def _leave_to_msgspec(body: bytes) -> Sequence[bytes] | None:
     return None
 
 
+def _leave_object_to_msgspec(
+    body: bytes, sent_key: bytes
+) -> tuple[Sequence[bytes], str | int | None] | None:
+    return None
+
+
 Pipeline: type[_twin.Pipeline] = _twin.Pipeline
 split_array: Callable[[bytes], Sequence[bytes] | None] = _leave_to_msgspec
+split_object: Callable[[bytes, bytes], tuple[Sequence[bytes], str | int | None] | None] = (
+    _leave_object_to_msgspec
+)
 Producer: type[_producer_twin.Producer] = _producer_twin.Producer
 IMPLEMENTATION = "python"
 PRODUCER_IMPLEMENTATION = "python"
@@ -38,6 +48,7 @@ if os.environ.get("COLLECTOR_NATIVE", "1") != "0":
     else:
         Pipeline = _hotpath.Pipeline
         split_array = _hotpath.split_array
+        split_object = _hotpath.split_object
         IMPLEMENTATION = "native"
     try:
         import collector._producer as _producer

@@ -57,7 +57,7 @@ cdef extern from *:
 from libc.math cimport isfinite
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 from posix.unistd cimport getpid
 
 import collections.abc as _abc
@@ -1186,52 +1186,148 @@ cdef class Events:
 _abc.Sequence.register(Events)
 
 
-def split_array(bytes body not None):
-    """Events of `body` when it is a JSON array this scanner is sure of, else None."""
-    cdef _Cursor c
-    cdef Events events
+cdef Events _array_events(bytes body, _Cursor* c):
+    """At an array's opening bracket in `body`: its elements, the cursor past the array;
+    None when the scanner is not sure of it."""
+    cdef Events events = Events.__new__(Events)
     cdef Py_ssize_t capacity = 128
     cdef Py_ssize_t* grown
-    c.data = <const unsigned char*>PyBytes_AS_STRING(body)
-    c.pos = 0
-    c.end = PyBytes_GET_SIZE(body)
-    _skip_space(&c)
-    if c.pos >= c.end or c.data[c.pos] != 0x5B:
-        return None
-    events = Events.__new__(Events)
     events.body = body
     events.bounds = <Py_ssize_t*>malloc(2 * capacity * sizeof(Py_ssize_t))
     if events.bounds is NULL:
         raise MemoryError()
     c.pos += 1
-    _skip_space(&c)
+    _skip_space(c)
     if c.pos < c.end and c.data[c.pos] == 0x5D:
         c.pos += 1
-    else:
-        while True:
-            if events.size == capacity:
-                capacity *= 2
-                grown = <Py_ssize_t*>realloc(events.bounds, 2 * capacity * sizeof(Py_ssize_t))
-                if grown is NULL:
-                    raise MemoryError()
-                events.bounds = grown
-            events.bounds[2 * events.size] = c.pos
-            if _skip_json(&c) != _PLAIN:
-                return None
-            events.bounds[2 * events.size + 1] = c.pos
-            events.size += 1
-            _skip_space(&c)
-            if c.pos >= c.end:
-                return None
-            if c.data[c.pos] == 0x5D:
-                c.pos += 1
-                break
-            if c.data[c.pos] != 0x2C:
-                return None
+        return events
+    while True:
+        if events.size == capacity:
+            capacity *= 2
+            grown = <Py_ssize_t*>realloc(events.bounds, 2 * capacity * sizeof(Py_ssize_t))
+            if grown is NULL:
+                raise MemoryError()
+            events.bounds = grown
+        events.bounds[2 * events.size] = c.pos
+        if _skip_json(c) != _PLAIN:
+            return None
+        events.bounds[2 * events.size + 1] = c.pos
+        events.size += 1
+        _skip_space(c)
+        if c.pos >= c.end:
+            return None
+        if c.data[c.pos] == 0x5D:
             c.pos += 1
-            _skip_space(&c)
+            return events
+        if c.data[c.pos] != 0x2C:
+            return None
+        c.pos += 1
+        _skip_space(c)
+
+
+cdef inline void _start(_Cursor* c, bytes body) noexcept:
+    c.data = <const unsigned char*>PyBytes_AS_STRING(body)
+    c.pos = 0
+    c.end = PyBytes_GET_SIZE(body)
+    c.depth_keys = 0
+    _skip_space(c)
+
+
+def split_array(bytes body not None):
+    """Events of `body` when it is a JSON array this scanner is sure of, else None."""
+    cdef _Cursor c
+    _start(&c, body)
+    if c.pos >= c.end or c.data[c.pos] != 0x5B:
+        return None
+    events = _array_events(body, &c)
+    if events is None:
+        return None
     _skip_space(&c)
     return events if c.pos == c.end else None
+
+
+def split_object(bytes body not None, bytes sent_key not None):
+    """(events, the batch's sent time as sent) when `body` is an object {"batch": [...],
+    <sent_key>: ..., ...} this scanner is sure of, as msgspec decodes it into TrackBatch
+    (sent_key b"sent_at") or SegmentBatch (b"sentAt"); else None. Other members are checked
+    as JSON and skipped, as msgspec skips them. Left to msgspec: a key with an escape, a
+    member twice, a sent time other than a plain string, an integer of up to 18 digits or
+    null, and no batch."""
+    cdef _Cursor c
+    cdef Py_ssize_t key_start, key_length
+    cdef bint sent_seen = False
+    events = None
+    sent = None
+    _start(&c, body)
+    if c.pos >= c.end or c.data[c.pos] != 0x7B:
+        return None
+    c.pos += 1
+    _skip_space(&c)
+    while True:
+        if c.pos >= c.end or c.data[c.pos] != 0x22:
+            return None
+        key_start = c.pos + 1
+        if _skip_text(&c) != _PLAIN:
+            return None
+        key_length = c.pos - 1 - key_start
+        if memchr(c.data + key_start, 0x5C, key_length) != NULL:
+            return None
+        _skip_space(&c)
+        if c.pos >= c.end or c.data[c.pos] != 0x3A:
+            return None
+        c.pos += 1
+        _skip_space(&c)
+        if c.pos >= c.end:
+            return None
+        if key_length == 5 and memcmp(c.data + key_start, b"batch", 5) == 0:
+            if events is not None or c.data[c.pos] != 0x5B:
+                return None
+            events = _array_events(body, &c)
+            if events is None:
+                return None
+        elif (key_length == len(sent_key)
+                and memcmp(c.data + key_start, <const char*>sent_key, key_length) == 0):
+            if sent_seen:
+                return None
+            sent_seen = True
+            sent = _plain_sent(&c)
+            if sent is _NOT_PLAIN:
+                return None
+        elif _skip_json(&c) != _PLAIN:
+            return None
+        _skip_space(&c)
+        if c.pos >= c.end:
+            return None
+        if c.data[c.pos] == 0x7D:
+            c.pos += 1
+            break
+        if c.data[c.pos] != 0x2C:
+            return None
+        c.pos += 1
+        _skip_space(&c)
+    _skip_space(&c)
+    if events is None or c.pos != c.end:
+        return None
+    return events, sent
+
+
+cdef object _plain_sent(_Cursor* c):
+    """A batch's sent time as msgspec decodes `str | int | None`, or _NOT_PLAIN."""
+    cdef Py_ssize_t start, chars, at = c.pos
+    cdef bint ascii, integer
+    if c.data[c.pos] == 0x22:
+        if _string_span(c, &start, &chars, &ascii) != _PLAIN:
+            return _NOT_PLAIN
+        return _text(c, start, c.pos - 1)
+    if _literal(c, b"null", 4):
+        return None
+    if c.data[c.pos] == 0x2D or 0x30 <= c.data[c.pos] <= 0x39:
+        if _number_span(c, &integer) != _PLAIN or not integer:
+            return _NOT_PLAIN
+        if c.pos - at - (c.data[at] == 0x2D) > 18:
+            return _NOT_PLAIN
+        return _small_integer(c.data + at, c.pos - at)
+    return _NOT_PLAIN
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from starlette.requests import Request
 
-from collector import timestamps
-from collector.decoding import NESTS_TOO_DEEPLY, Batch
+from collector import native
+from collector.decoding import NESTS_TOO_DEEPLY, Batch, batch_sent_at
 from collector.envelope import EventType, SegmentBatch
 from collector.errors import InvalidJSON, InvalidShape
 from collector.ingest import Ingest, summary
@@ -33,6 +33,14 @@ SINGLE_CALLS: tuple[EventType, ...] = ("track", "page", "screen", "identify", "g
 
 
 def decode_segment_batch(body: bytes) -> Batch:
+    split = native.split_object(body, b"sentAt")
+    if split is not None:
+        return batch_sent_at(*split, "sentAt")
+    return decode_segment_batch_with_msgspec(body)
+
+
+def decode_segment_batch_with_msgspec(body: bytes) -> Batch:
+    """decode_segment_batch without the native splitter: its specification."""
     try:
         document = _decode_batch(body)
     except msgspec.ValidationError as exc:
@@ -41,11 +49,7 @@ def decode_segment_batch(body: bytes) -> Batch:
         raise InvalidJSON(f"body is not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidJSON(NESTS_TOO_DEEPLY) from None
-    try:
-        sent_ms = None if document.sent_at is None else timestamps.parse(document.sent_at)
-    except timestamps.InvalidTimestamp as exc:
-        raise InvalidShape(f"sentAt: {exc}") from None
-    return Batch(document.batch, sent_ms)
+    return batch_sent_at(document.batch, document.sent_at, "sentAt")
 
 
 def decode_single(body: bytes) -> Batch:

@@ -1,12 +1,15 @@
 import json
 from collections.abc import Sequence
+from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector import native
 from collector.decoding import decode_batch, decode_with_msgspec
+from collector.envelope import SegmentBatch, TrackBatch
 from collector.errors import BadRequest, InvalidJSON, InvalidShape
 
 needs_native = pytest.mark.skipif(
@@ -35,7 +38,7 @@ def test_decode_batch_takes_the_batch_object_and_its_sent_at() -> None:
 def test_decode_batch_accepts_epoch_millisecond_sent_at_and_ignores_other_fields() -> None:
     batch = decode_batch(b'{"batch": [], "sent_at": 1767225600250, "context": {}}')
     assert batch.sent_ms == 1_767_225_600_250
-    assert batch.events == []
+    assert list(batch.events) == []
 
 
 def test_decode_batch_leaves_each_event_undecoded() -> None:
@@ -258,3 +261,129 @@ def test_the_native_splitter_takes_bodies_of_many_events() -> None:
 def test_the_native_splitter_takes_events_as_deep_as_the_pipeline_does() -> None:
     deepest = b"[" * 256 + b"]" * 256
     assert list(native.split_array(b"[" + deepest + b"]") or []) == [deepest]
+
+
+# The object form: native.split_object against msgspec decoding TrackBatch and SegmentBatch.
+
+_track_object = msgspec.json.Decoder(TrackBatch)
+_segment_object = msgspec.json.Decoder(SegmentBatch)
+
+
+def msgspec_object(body: bytes, sent_key: bytes) -> tuple[list[bytes], Any] | None:
+    decoder = _track_object if sent_key == b"sent_at" else _segment_object
+    try:
+        document = decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+        return None
+    return [bytes(event) for event in document.batch], document.sent_at
+
+
+sent_values = st.one_of(
+    st.none(),
+    st.integers(min_value=-(10**17), max_value=10**17),
+    st.text(max_size=30),
+)
+
+
+@st.composite
+def object_bodies(draw: st.DrawFn) -> tuple[bytes, bytes, bool]:
+    """A batch object, its sent time's key, and whether that time is written with an
+    escape (which the splitter leaves to msgspec)."""
+    sent_key = draw(st.sampled_from([b"sent_at", b"sentAt"]))
+    members: dict[str, Any] = {"batch": draw(st.lists(json_values, max_size=5))}
+    if draw(st.booleans()):
+        members[sent_key.decode()] = draw(sent_values)
+    # Other members' keys may need escapes too (they are skipped either way, but a key with
+    # an escape could spell "batch": left to msgspec).
+    plain_keys = st.text("abcdefghijklmnopqrstuvwxyz_AZ09", max_size=8)
+    others = draw(st.dictionaries(plain_keys, json_values, max_size=3))
+    members.update({k: v for k, v in others.items() if k not in ("batch", "sent_at", "sentAt")})
+    order = draw(st.permutations(list(members)))
+    ensure_ascii = draw(st.booleans())
+    body = json.dumps(
+        {key: members[key] for key in order},
+        ensure_ascii=ensure_ascii,
+        indent=draw(st.sampled_from([None, 2])),
+    ).encode()
+    sent = members.get(sent_key.decode())
+    escaped = isinstance(sent, str) and "\\" in json.dumps(sent, ensure_ascii=ensure_ascii)
+    return body, sent_key, escaped
+
+
+def split_as_plain(split: tuple[Sequence[bytes], Any] | None) -> tuple[list[bytes], Any] | None:
+    return None if split is None else ([bytes(e) for e in split[0]], split[1])
+
+
+@needs_native
+@settings(max_examples=500, deadline=None)
+@given(case=object_bodies())
+def test_the_native_splitter_reads_every_plain_batch_object_as_msgspec_does(
+    case: tuple[bytes, bytes, bool],
+) -> None:
+    body, sent_key, escaped = case
+    split = native.split_object(body, sent_key)
+    expected = msgspec_object(body, sent_key)
+    assert expected is not None
+    if escaped:
+        assert split is None
+    else:
+        assert split_as_plain(split) == expected
+
+
+@needs_native
+@settings(max_examples=1500, deadline=None)
+@given(data=st.data(), case=object_bodies())
+def test_the_native_splitter_never_reads_a_batch_object_msgspec_refuses(
+    data: st.DataObject, case: tuple[bytes, bytes, bool]
+) -> None:
+    body, sent_key, _escaped = case
+    body = data.draw(damaged(body))
+    split = native.split_object(body, sent_key)
+    if split is not None:
+        assert split_as_plain(split) == msgspec_object(body, sent_key)
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"batch": [], "batch": [1]}',
+        b'{"batch": [], "sent_at": 1, "sent_at": 2}',
+        b'{"bat\\u0063h": [1]}',
+        b'{"sent_at": 1}',
+        b'{"batch": {}}',
+        b'{"batch": [], "sent_at": 1.5}',
+        b'{"batch": [], "sent_at": true}',
+        b'{"batch": [], "sent_at": 1234567890123456789}',
+        b'{"batch": [], "sent_at": "a\\u0062"}',
+        b'{"batch": [],}',
+        b'{"batch": []} x',
+        b"[]",
+    ],
+)
+def test_the_native_splitter_leaves_to_msgspec_the_batch_objects_it_is_not_sure_of(
+    body: bytes,
+) -> None:
+    assert native.split_object(body, b"sent_at") is None
+
+
+def test_decode_batch_and_segments_read_the_sent_time_the_same_either_way() -> None:
+    from collector.sources.segment import (
+        decode_segment_batch,
+        decode_segment_batch_with_msgspec,
+    )
+
+    track = b'{"batch": [{"event": "a"}], "sent_at": "2026-01-01T00:00:00.250Z", "x": {}}'
+    segment = track.replace(b"sent_at", b"sentAt")
+    for decode, reference, body in [
+        (decode_batch, decode_with_msgspec, track),
+        (decode_segment_batch, decode_segment_batch_with_msgspec, segment),
+    ]:
+        batch, expected = decode(body), reference(body)
+        assert (list(batch.events), batch.sent_ms) == (
+            [bytes(e) for e in expected.events],
+            expected.sent_ms,
+        )
+        bad = body.replace(b"2026-01-01T00:00:00.250Z", b"soon")
+        with pytest.raises(InvalidShape, match=r"sent_?[aA]t: not an ISO-8601"):
+            decode(bad)
