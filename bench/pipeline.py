@@ -34,7 +34,7 @@ from collector.decoding import decode_batch, decode_with_msgspec
 from collector.normalize import Received
 from collector.pipeline import Pipeline as PythonPipeline
 from collector.pipeline import Record
-from collector.sources.segment import decode_segment_batch
+from collector.sources.segment import decode_segment_batch, decode_segment_batch_with_msgspec
 from loadtest.payloads import client_ips, segment_bodies, track_bodies
 from tests.support.kafka import create_topic, delete_topics
 
@@ -75,7 +75,10 @@ def through(
     # The twin is timed on Python and msgspec alone, the native pipeline with the native
     # splitter in front, as each runs in the collector.
     twin = type(pipeline) is PythonPipeline
-    decode = decode_segment_batch if segment else decode_with_msgspec if twin else decode_batch
+    if segment:
+        decode = decode_segment_batch_with_msgspec if twin else decode_segment_batch
+    else:
+        decode = decode_with_msgspec if twin else decode_batch
     dialect = "segment" if segment else "track"
 
     def run_batch(body: bytes, now: int, ip: str) -> list[Record]:
