@@ -7,6 +7,7 @@
 # truncated addresses and user-agent verdicts, and record values written straight into a
 # byte buffer instead of through an envelope object.
 
+cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.datetime cimport (
@@ -119,6 +120,13 @@ cdef Py_ssize_t _SCRUB_CACHE_LIMIT = 50_000
 cdef enum:
     _USER_AGENT_SLOTS = 256
 cdef Py_ssize_t _SCRUB_CACHE_LENGTH = 256
+# The caches keyed by what clients write keep only keys of a sane length, so that their
+# memory stays bounded whatever the clients send (strings may be max_string_length long):
+# library names and addresses up to 64 characters, user agents and tokenized values up to
+# 1024.
+cdef Py_ssize_t _LIBRARY_NAME_LIMIT = 64
+cdef Py_ssize_t _ADDRESS_LIMIT = 64
+cdef Py_ssize_t _CACHED_TEXT_LENGTH = 1024
 cdef Py_ssize_t _SALT_LIMIT = 100_000
 
 _MOBILE_LIBRARIES = ("ios", "android", "react-native", "flutter", "kotlin", "swift", "xamarin")
@@ -945,11 +953,12 @@ cdef object _small_integer(const unsigned char* digits, Py_ssize_t n):
 
 
 # ---------------------------------------------------------------------------------------------
-# Bodies: a JSON array body split into its events in one pass over its bytes (twin: the
-# array case of collector.decoding.decode_with_msgspec). Only a body this scanner is sure
-# msgspec would split the same way is split here; for anything else (the {"batch": ...}
-# object, a lone surrogate escape, an event nesting deeper than the pipeline takes, bad JSON)
-# it answers None and msgspec decides, with its own error. It is as lax as msgspec where
+# Bodies: a batch body split into its events in one pass over its bytes (twins: msgspec, in
+# collector.decoding.decode_with_msgspec and the Segment route's), a JSON array by
+# split_array, an object {"batch": [...], ...} by split_object. Only a body this scanner is
+# sure msgspec would read the same way is split here; for anything else (a lone surrogate
+# escape, an event nesting deeper than the pipeline takes, bad JSON, and what split_object
+# names) it answers None and msgspec decides, with its own error. It is as lax as msgspec where
 # msgspec is lax: bytes above 0x7F in strings are not checked (msgspec checks them when it
 # decodes a string, not when it skips one). msgspec's own nesting limit is Python's
 # recursion limit, which a request's handler is far from: at 256 levels this never refuses
@@ -1066,7 +1075,7 @@ if _SPLIT_DEPTH != _MAX_DECODE_DEPTH:
 
 
 cdef int _skip_json(_Cursor* c) noexcept:
-    """At a value (not space): past it, or _FALL_BACK (bad JSON, a surrogate escape, or
+    """At a value (not space): past it, or _FALL_BACK (bad JSON, a lone surrogate escape, or
     nesting deeper than _SPLIT_DEPTH, the value itself being depth 1 when a container).
     Iterative: a body's nesting never reaches the C stack."""
     cdef char closers[_SPLIT_DEPTH + 1]
@@ -1144,6 +1153,7 @@ cdef inline int _skip_key(_Cursor* c) noexcept:
     return _PLAIN
 
 
+@cython.final
 cdef class Events:
     """The events of a JSON array body: slices of the body, read in place by the pipeline;
     bytes (copies) to anything else that iterates them or indexes them."""
@@ -1290,7 +1300,7 @@ def split_object(bytes body not None, bytes sent_key not None):
             if sent_seen:
                 return None
             sent_seen = True
-            sent = _plain_sent(&c)
+            sent = _plain_scalar(&c, _F_SENT_AT)
             if sent is _NOT_PLAIN:
                 return None
         elif _skip_json(&c) != _PLAIN:
@@ -1309,25 +1319,6 @@ def split_object(bytes body not None, bytes sent_key not None):
     if events is None or c.pos != c.end:
         return None
     return events, sent
-
-
-cdef object _plain_sent(_Cursor* c):
-    """A batch's sent time as msgspec decodes `str | int | None`, or _NOT_PLAIN."""
-    cdef Py_ssize_t start, chars, at = c.pos
-    cdef bint ascii, integer
-    if c.data[c.pos] == 0x22:
-        if _string_span(c, &start, &chars, &ascii) != _PLAIN:
-            return _NOT_PLAIN
-        return _text(c, start, c.pos - 1)
-    if _literal(c, b"null", 4):
-        return None
-    if c.data[c.pos] == 0x2D or 0x30 <= c.data[c.pos] <= 0x39:
-        if _number_span(c, &integer) != _PLAIN or not integer:
-            return _NOT_PLAIN
-        if c.pos - at - (c.data[at] == 0x2D) > 18:
-            return _NOT_PLAIN
-        return _small_integer(c.data + at, c.pos - at)
-    return _NOT_PLAIN
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1536,7 +1527,7 @@ cdef class _State:
         cdef long long now = received.received_ms
         cdef Py_ssize_t index
         cdef Buffer buf
-        # Events split by split_array are read in place, and are known not to nest too deep;
+        # Events split natively (Events) are read in place, and are known not to nest too deep;
         # any other sequence's items through the buffer protocol (any other iterable is
         # made a list first, as the twin takes any).
         cdef Events split = events if type(events) is Events else None
@@ -1919,7 +1910,8 @@ cdef class _State:
     cdef str _source_of_library(self, object name):
         """_source_of_library, remembered by name: a site's events come from a few
         libraries, and the lower-casing and marker searches cost more than a lookup."""
-        if type(name) is not str:
+        # Only short names are kept: the client writes them, and real ones are short.
+        if type(name) is not str or len(<str>name) > _LIBRARY_NAME_LIMIT:
             return _source_of_library(name)
         cdef PyObject* cached = PyDict_GetItem(self.library_sources, name)
         if cached is not NULL:
@@ -1940,9 +1932,10 @@ cdef class _State:
             verdict = CRAWLER
         else:
             verdict = None
-        if len(self.verdicts) >= _CACHE_LIMIT:
-            self.verdicts.clear()
-        self.verdicts[user_agent] = verdict
+        if len(user_agent) <= _CACHED_TEXT_LENGTH:
+            if len(self.verdicts) >= _CACHE_LIMIT:
+                self.verdicts.clear()
+            self.verdicts[user_agent] = verdict
         return verdict
 
     cdef object _top(self, Py_ssize_t field, object value):
@@ -2533,9 +2526,10 @@ cdef class _State:
             truncated = self.truncated.get(value, _DROP)
             if truncated is _DROP:
                 truncated = _truncate_ip_twin(value)
-                if len(self.truncated) >= _CACHE_LIMIT:
-                    self.truncated.clear()
-                self.truncated[value] = truncated
+                if len(<str>value) <= _ADDRESS_LIMIT:
+                    if len(self.truncated) >= _CACHE_LIMIT:
+                        self.truncated.clear()
+                    self.truncated[value] = truncated
             return _DROP if truncated is None else truncated
         if type(value) is str:
             text = value
@@ -2551,9 +2545,10 @@ cdef class _State:
             return <str>cached
         token = _blake2b(value.encode("utf-8", "surrogatepass"), key=self.secret_key,
                          digest_size=16).hexdigest()
-        if len(self.tokens) >= _TOKEN_CACHE_LIMIT:
-            self.tokens.clear()
-        self.tokens[value] = token
+        if len(value) <= _CACHED_TEXT_LENGTH:
+            if len(self.tokens) >= _TOKEN_CACHE_LIMIT:
+                self.tokens.clear()
+            self.tokens[value] = token
         return token
 
     cdef object _dead_letter(self, str topic, bytes raw, object rejection, long long now):

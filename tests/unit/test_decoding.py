@@ -1,5 +1,5 @@
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector import native
-from collector.decoding import decode_batch, decode_with_msgspec
+from collector.decoding import Batch, decode_batch, decode_with_msgspec
 from collector.envelope import SegmentBatch, TrackBatch
 from collector.errors import BadRequest, InvalidJSON, InvalidShape
 
@@ -328,6 +328,18 @@ def test_the_native_splitter_reads_every_plain_batch_object_as_msgspec_does(
         assert split is None
     else:
         assert split_as_plain(split) == expected
+        try:
+            events = route(sent_key)(body).events
+        except InvalidShape:
+            return  # a sent time that is no time: refused either way
+        assert type(events) is type(split[0])  # type: ignore[index]
+
+
+def route(sent_key: bytes) -> Callable[[bytes], Batch]:
+    """The route's decoder that reads objects with this sent time's key."""
+    from collector.sources.segment import decode_segment_batch
+
+    return decode_batch if sent_key == b"sent_at" else decode_segment_batch
 
 
 @needs_native
@@ -375,12 +387,14 @@ def test_decode_batch_and_segments_read_the_sent_time_the_same_either_way() -> N
 
     track = b'{"batch": [{"event": "a"}], "sent_at": "2026-01-01T00:00:00.250Z", "x": {}}'
     segment = track.replace(b"sent_at", b"sentAt")
-    for decode, reference, body in [
-        (decode_batch, decode_with_msgspec, track),
-        (decode_segment_batch, decode_segment_batch_with_msgspec, segment),
+    for decode, reference, body, key in [
+        (decode_batch, decode_with_msgspec, track, b"sent_at"),
+        (decode_segment_batch, decode_segment_batch_with_msgspec, segment, b"sentAt"),
     ]:
+        if native.IMPLEMENTATION == "native":
+            assert native.split_object(body, key) is not None
         batch, expected = decode(body), reference(body)
-        assert (list(batch.events), batch.sent_ms) == (
+        assert ([bytes(e) for e in batch.events], batch.sent_ms) == (
             [bytes(e) for e in expected.events],
             expected.sent_ms,
         )
