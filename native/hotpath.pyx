@@ -729,25 +729,31 @@ cdef inline void _skip_space(_Cursor* c) noexcept:
 cdef extern from *:
     """
     /* How many of the 16 bytes at p need no look inside a JSON string: none a quote, a
-       backslash, below 0x20 or above 0x7F. SSE2 (every x86-64) compares all 16 at once; the
-       signed compare counts 0x80-0xFF as below 0x20. Elsewhere (and in the sanitized build,
-       COLLECTOR_PORTABLE_SCAN, so that the parity tests cover it) eight bytes at a time with
-       the usual bit tricks for a zero or small byte in a word. */
+       backslash or below 0x20, and, when `ascii_only`, none above 0x7F (the scanner reading
+       a string checks those for UTF-8; the splitter skipping one, like msgspec, does not).
+       SSE2 (every x86-64) compares all 16 at once: the signed compare counts 0x80-0xFF as
+       below 0x20, the unsigned one does not. Elsewhere (and in the sanitized build,
+       COLLECTOR_PORTABLE_SCAN, so that the tests cover it) eight bytes at a time with the
+       usual bit tricks for a zero or small byte in a word. Called with a constant
+       `ascii_only`, which the compiler folds. */
     #include <stdint.h>
     #include <string.h>
     #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
     #include <emmintrin.h>
-    static inline int collector_plain_prefix16(const unsigned char *p) {
+    static inline int collector_prefix16(const unsigned char *p, int ascii_only) {
         const __m128i v = _mm_loadu_si128((const __m128i *)p);
+        const __m128i control = ascii_only
+            ? _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))
+            : _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
         const __m128i special = _mm_or_si128(
             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x22)),
                          _mm_cmpeq_epi8(v, _mm_set1_epi8(0x5C))),
-            _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+            control);
         const int bits = _mm_movemask_epi8(special);
         return bits ? __builtin_ctz(bits) : 16;
     }
     #else
-    static inline int collector_plain_prefix16(const unsigned char *p) {
+    static inline int collector_prefix16(const unsigned char *p, int ascii_only) {
         const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
         int at, i;
         for (at = 0; at < 16; at += 8) {
@@ -755,18 +761,26 @@ cdef extern from *:
             memcpy(&w, p + at, 8);
             quote = w ^ (ones * 0x22);
             backslash = w ^ (ones * 0x5C);
-            if ((w | ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote)
+            if (((ascii_only ? w : 0) | ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote)
                     | ((backslash - ones) & ~backslash)) & highs) {
                 for (i = at; i < at + 8; i++) {
-                    if (p[i] < 0x20 || p[i] > 0x7F || p[i] == 0x22 || p[i] == 0x5C) return i;
+                    if (p[i] < 0x20 || (ascii_only && p[i] > 0x7F) || p[i] == 0x22
+                            || p[i] == 0x5C) return i;
                 }
             }
         }
         return 16;
     }
     #endif
+    static inline int collector_plain_prefix16(const unsigned char *p) {
+        return collector_prefix16(p, 1);
+    }
+    static inline int collector_text_prefix16(const unsigned char *p) {
+        return collector_prefix16(p, 0);
+    }
     """
     int collector_plain_prefix16(const unsigned char* p) noexcept nogil
+    int collector_text_prefix16(const unsigned char* p) noexcept nogil
 
 
 cdef int _string_span(_Cursor* c, Py_ssize_t* start, Py_ssize_t* chars, bint* ascii) noexcept:
@@ -964,44 +978,6 @@ cdef object _small_integer(const unsigned char* digits, Py_ssize_t n):
 # recursion limit, which a request's handler is far from: at 256 levels this never refuses
 # what msgspec would take there.
 
-cdef extern from *:
-    """
-    /* How many of the 16 bytes at p need no look inside a JSON string while skipping it:
-       none a quote, a backslash or below 0x20 (bytes above 0x7F pass). SSE2 where there is,
-       else (and in the sanitized build) eight bytes at a time with word tricks. */
-    #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
-    static inline int collector_text_prefix16(const unsigned char *p) {
-        const __m128i v = _mm_loadu_si128((const __m128i *)p);
-        const __m128i special = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x22)),
-                         _mm_cmpeq_epi8(v, _mm_set1_epi8(0x5C))),
-            _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F)));
-        const int bits = _mm_movemask_epi8(special);
-        return bits ? __builtin_ctz(bits) : 16;
-    }
-    #else
-    static inline int collector_text_prefix16(const unsigned char *p) {
-        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-        int at, i;
-        for (at = 0; at < 16; at += 8) {
-            uint64_t w, quote, backslash;
-            memcpy(&w, p + at, 8);
-            quote = w ^ (ones * 0x22);
-            backslash = w ^ (ones * 0x5C);
-            if ((((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote)
-                    | ((backslash - ones) & ~backslash)) & highs) {
-                for (i = at; i < at + 8; i++) {
-                    if (p[i] < 0x20 || p[i] == 0x22 || p[i] == 0x5C) return i;
-                }
-            }
-        }
-        return 16;
-    }
-    #endif
-    """
-    int collector_text_prefix16(const unsigned char* p) noexcept nogil
-
-
 cdef inline int _hex_digit(unsigned char b) noexcept:
     if 0x30 <= b <= 0x39:
         return b - 0x30
@@ -1145,12 +1121,17 @@ cdef inline int _skip_key(_Cursor* c) noexcept:
     """At an object's key: past it, its colon and the space after."""
     if c.pos >= c.end or c.data[c.pos] != 0x22 or _skip_text(c) != _PLAIN:
         return _FALL_BACK
+    return _colon(c)
+
+
+cdef inline int _colon(_Cursor* c) noexcept:
+    """After an object's key: past the colon and the space around it, at a value."""
     _skip_space(c)
     if c.pos >= c.end or c.data[c.pos] != 0x3A:
         return _FALL_BACK
     c.pos += 1
     _skip_space(c)
-    return _PLAIN
+    return _PLAIN if c.pos < c.end else _FALL_BACK
 
 
 @cython.final
@@ -1282,12 +1263,7 @@ def split_object(bytes body not None, bytes sent_key not None):
         key_length = c.pos - 1 - key_start
         if memchr(c.data + key_start, 0x5C, key_length) != NULL:
             return None
-        _skip_space(&c)
-        if c.pos >= c.end or c.data[c.pos] != 0x3A:
-            return None
-        c.pos += 1
-        _skip_space(&c)
-        if c.pos >= c.end:
+        if _colon(&c) != _PLAIN:
             return None
         if key_length == 5 and memcmp(c.data + key_start, b"batch", 5) == 0:
             if events is not None or c.data[c.pos] != 0x5B:
@@ -2056,12 +2032,7 @@ cdef class _State:
                 if _string_span(&c, &key_start, &key_chars, &ascii) != _PLAIN:
                     return None
                 field = _field_of(c.data + key_start, c.pos - 1 - key_start, names)
-                _skip_space(&c)
-                if c.pos >= c.end or c.data[c.pos] != 0x3A:
-                    return None
-                c.pos += 1
-                _skip_space(&c)
-                if c.pos >= c.end:
+                if _colon(&c) != _PLAIN:
                     return None
                 if field >= 0:
                     # A repeated field: msgspec keeps the last; the decoded path decides.
@@ -2187,12 +2158,7 @@ cdef class _State:
                 keys += 1
                 if depth == 1 and keys > self.max_properties:
                     return _FALL_BACK
-                _skip_space(c)
-                if c.pos >= c.end or c.data[c.pos] != 0x3A:
-                    return _FALL_BACK
-                c.pos += 1
-                _skip_space(c)
-                if c.pos >= c.end:
+                if _colon(c) != _PLAIN:
                     return _FALL_BACK
                 if self.capturing and self._capture(c, depth, key_start, key_stop) != _PLAIN:
                     return _FALL_BACK
