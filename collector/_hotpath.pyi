@@ -11,7 +11,7 @@ def tree_violation(
 class Pipeline(pipeline.Pipeline): ...
 
 class Events(Sequence[bytes]):
-    """The events of a JSON array body, sliced from it in place (registered as a Sequence)."""
+    """The events of a batch body, sliced from it in place (registered as a Sequence)."""
 
     body: bytes
     def __len__(self) -> int: ...

@@ -1136,7 +1136,7 @@ cdef inline int _colon(_Cursor* c) noexcept:
 
 @cython.final
 cdef class Events:
-    """The events of a JSON array body: slices of the body, read in place by the pipeline;
+    """The events of a batch body: slices of the body, read in place by the pipeline;
     bytes (copies) to anything else that iterates them or indexes them."""
 
     cdef readonly bytes body
