@@ -1403,7 +1403,6 @@ cdef class _State:
     cdef object found_user_agent
     cdef object found_library_name
     cdef _AddedEntry ip_entry
-    cdef Buffer skipped_out
     cdef Py_ssize_t properties_keys
     cdef Py_ssize_t context_emitted
     cdef _AddedEntry user_agent_entry
@@ -1415,13 +1414,11 @@ cdef class _State:
         _buffer_init(&self.context_out)
         _buffer_init(&self.properties_out)
         _buffer_init(&self.traits_out)
-        _buffer_init(&self.skipped_out)
 
     def __dealloc__(self):
         free(self.context_out.data)
         free(self.properties_out.data)
         free(self.traits_out.data)
-        free(self.skipped_out.data)
 
     def __init__(self, twin, bytes secret):
         settings = twin.settings
@@ -1598,7 +1595,7 @@ cdef class _State:
                             f"the event nests deeper than {_MAX_DECODE_DEPTH} levels")
         # Plain events are read from their bytes, their trees rewritten as bytes (see "Trees
         # as bytes"); any other event is decoded whole.
-        cdef list fields = None
+        cdef object fields = None
         cdef bint fast = False
         cdef bint passed
         cdef Py_ssize_t properties_keys = 0
@@ -1617,7 +1614,7 @@ cdef class _State:
                 raise _Rejected("invalid_field", str(exc))
             except (_DecodeError, UnicodeDecodeError) as exc:
                 raise _Rejected("invalid_json", str(exc))
-            fields = list(_astuple(event))
+            fields = _astuple(event)
         event_type = fields[_F_TYPE]
         name = fields[_F_EVENT]
         if event_type == "track" and not name:
@@ -1673,7 +1670,7 @@ cdef class _State:
                 ts = now
 
         if fast:
-            source = source_override or self._source_of_library(self.found_library_name)
+            source = source_override or self._cached_source(self.found_library_name)
             ip = self.found_ip
             if client_ip is not None and not self.found_ip_present:
                 ip = client_ip
@@ -1784,12 +1781,6 @@ cdef class _State:
         _append(buf, b',"ts":', 6)
         if ts == now:
             _append(buf, self.received_at, 26)
-        elif client_ms is not None and ts == <long long>client_ms:
-            # The client's time, just written (before `,"ts":`): copied, not formatted again.
-            # Reserved first: growing the buffer may move what is copied.
-            _reserve(buf, 26)
-            memcpy(buf.data + buf.length, buf.data + buf.length - 32, 26)
-            buf.length += 26
         else:
             _append_ms(buf, ts)
         _append(buf, b',"skew_ms":', 11)
@@ -1883,19 +1874,16 @@ cdef class _State:
         self.user_agents[slot] = (PyBytes_FromStringAndSize(<const char*>data, n), text)
         return text
 
-    cdef str _source_of_library(self, object name):
+    cdef str _cached_source(self, object name):
         """_source_of_library, remembered by name: a site's events come from a few
         libraries, and the lower-casing and marker searches cost more than a lookup."""
-        # Only short names are kept: the client writes them, and real ones are short.
-        if type(name) is not str or len(<str>name) > _LIBRARY_NAME_LIMIT:
+        if type(name) is not str:
             return _source_of_library(name)
         cdef PyObject* cached = PyDict_GetItem(self.library_sources, name)
         if cached is not NULL:
             return <str>cached
         source = _source_of_library(name)
-        if len(self.library_sources) >= _CACHE_LIMIT:
-            self.library_sources.clear()
-        self.library_sources[name] = source
+        _remember(self.library_sources, name, source, _LIBRARY_NAME_LIMIT, _CACHE_LIMIT)
         return source
 
     cdef object _user_agent_verdict(self, str user_agent):
@@ -1908,10 +1896,7 @@ cdef class _State:
             verdict = CRAWLER
         else:
             verdict = None
-        if len(user_agent) <= _CACHED_TEXT_LENGTH:
-            if len(self.verdicts) >= _CACHE_LIMIT:
-                self.verdicts.clear()
-            self.verdicts[user_agent] = verdict
+        _remember(self.verdicts, user_agent, verdict, _CACHED_TEXT_LENGTH, _CACHE_LIMIT)
         return verdict
 
     cdef object _top(self, Py_ssize_t field, object value):
@@ -2071,9 +2056,8 @@ cdef class _State:
                     fields[field] = value
                 else:
                     # A field TrackEvent does not have: msgspec checks it is JSON and
-                    # skips it; so does this, writing it nowhere.
-                    self.skipped_out.length = 0
-                    if self._value(&c, &self.skipped_out, "", False, 1) != _PLAIN:
+                    # skips it; so does this.
+                    if _skip_json(&c) != _PLAIN:
                         return None
                 if self._next_member(&c) != _PLAIN:
                     return None
@@ -2435,30 +2419,32 @@ cdef class _State:
         """An entry the collector adds to `context` (ip, user_agent), through the PII rules
         as _walk takes it. The value is mostly the request's (its address, its User-Agent
         header), the same str for all its events: rendered once, then copied."""
-        cdef Buffer scratch
-        if value is not entry.value:
-            action, candidate = entry.policy
-            rendered = None
-            result = self._act(action, value) if action is not None else None
-            if action is None or result is not _DROP:
-                _buffer_init(&scratch)
-                try:
-                    _append_str(&scratch, entry.key)
-                    _append(&scratch, b":", 1)
-                    if action is not None:
-                        _append_result(&scratch, result)
-                    else:
-                        _append_str(&scratch, _scrub(value) if candidate else value)
-                    rendered = PyBytes_FromStringAndSize(scratch.data, scratch.length)
-                finally:
-                    free(scratch.data)
-            entry.value = value
-            entry.rendered = rendered
-        if entry.rendered is not None:
-            if self.root_emitted:
-                _append(out, b",", 1)
-            self.root_emitted += 1
-            _append_bytes(out, entry.rendered)
+        cdef Py_ssize_t start
+        if value is entry.value:
+            if entry.rendered is not None:
+                if self.root_emitted:
+                    _append(out, b",", 1)
+                self.root_emitted += 1
+                _append_bytes(out, entry.rendered)
+            return 0
+        # A new value: rendered into `out` and kept.
+        action, candidate = entry.policy
+        result = self._act(action, value) if action is not None else None
+        if action is not None and result is _DROP:
+            entry.value, entry.rendered = value, None
+            return 0
+        if self.root_emitted:
+            _append(out, b",", 1)
+        self.root_emitted += 1
+        start = out.length
+        _append_str(out, entry.key)
+        _append(out, b":", 1)
+        if action is not None:
+            _append_result(out, result)
+        else:
+            _append_str(out, _scrub(value) if candidate else value)
+        entry.rendered = PyBytes_FromStringAndSize(out.data + start, out.length - start)
+        entry.value = value
         return 0
 
     cdef object _rule_for(self, tuple path):
@@ -2492,10 +2478,7 @@ cdef class _State:
             truncated = self.truncated.get(value, _DROP)
             if truncated is _DROP:
                 truncated = _truncate_ip_twin(value)
-                if len(<str>value) <= _ADDRESS_LIMIT:
-                    if len(self.truncated) >= _CACHE_LIMIT:
-                        self.truncated.clear()
-                    self.truncated[value] = truncated
+                _remember(self.truncated, value, truncated, _ADDRESS_LIMIT, _CACHE_LIMIT)
             return _DROP if truncated is None else truncated
         if type(value) is str:
             text = value
@@ -2511,10 +2494,7 @@ cdef class _State:
             return <str>cached
         token = _blake2b(value.encode("utf-8", "surrogatepass"), key=self.secret_key,
                          digest_size=16).hexdigest()
-        if len(value) <= _CACHED_TEXT_LENGTH:
-            if len(self.tokens) >= _TOKEN_CACHE_LIMIT:
-                self.tokens.clear()
-            self.tokens[value] = token
+        _remember(self.tokens, value, token, _CACHED_TEXT_LENGTH, _TOKEN_CACHE_LIMIT)
         return token
 
     cdef object _dead_letter(self, str topic, bytes raw, object rejection, long long now):
@@ -2527,6 +2507,17 @@ cdef class _State:
             ("received_at_ms", str(now).encode()),
         )
         return collector_record(_Record, topic, None, value, headers)
+
+
+cdef inline int _remember(dict cache, str key, object value, Py_ssize_t longest,
+                          Py_ssize_t limit) except -1:
+    """Keep value for key in one of the caches, unless key is longer than `longest`
+    characters; a full cache (`limit` keys) starts over."""
+    if len(key) <= longest:
+        if len(cache) >= limit:
+            cache.clear()
+        cache[key] = value
+    return 0
 
 
 cdef inline bytes _utf8(str text):
@@ -2589,8 +2580,5 @@ cdef str _scrub_cached(str text):
     if cached is not NULL:
         return <str>cached
     result = _FREE_TEXT.sub(_replacement, text)
-    if len(text) <= _SCRUB_CACHE_LENGTH:
-        if len(_scrubbed) >= _SCRUB_CACHE_LIMIT:
-            _scrubbed.clear()
-        _scrubbed[text] = result
+    _remember(_scrubbed, text, result, _SCRUB_CACHE_LENGTH, _SCRUB_CACHE_LIMIT)
     return result
