@@ -17,6 +17,7 @@ from cpython.datetime cimport (
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
 from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.set cimport PySet_Contains
 from cpython.unicode cimport (
     PyUnicode_AsEncodedString, PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8,
@@ -24,6 +25,8 @@ from cpython.unicode cimport (
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
+    # What hash() gives an ASCII str or a bytes object with these bytes.
+    Py_hash_t _Py_HashBytes(const void* data, Py_ssize_t n)
 
 cdef extern from *:
     """
@@ -351,16 +354,20 @@ cdef inline int _two(const char* at) noexcept:
 
 
 cdef bint _utc_ms(str value, long long* ms) noexcept:
-    """The common spellings of a UTC time, read in C: YYYY-MM-DDTHH:MM:SS, then a fraction
-    or none (ciso8601 takes any number of digits and keeps microseconds), then Z, +00:00 or
-    nothing (taken as UTC, as the twin takes it). False for anything else, which ciso8601
-    then reads (or refuses) as before."""
-    cdef Py_ssize_t n, at
-    cdef const char* text
-    cdef int year, month, day, hour, minute, second, millis = 0, scale = 100, days
+    cdef Py_ssize_t n
     if not PyUnicode_IS_ASCII(value):
         return False
-    text = PyUnicode_AsUTF8AndSize(value, &n)
+    cdef const char* text = PyUnicode_AsUTF8AndSize(value, &n)
+    return _utc_ms_text(text, n, ms)
+
+
+cdef bint _utc_ms_text(const char* text, Py_ssize_t n, long long* ms) noexcept:
+    """The common spellings of a UTC time, read in C: YYYY-MM-DDTHH:MM:SS,
+    then a fraction or none (ciso8601 takes any number of digits and keeps microseconds),
+    then Z, +00:00 or nothing (taken as UTC, as the twin takes it). False for anything else,
+    which ciso8601 then reads (or refuses) as before."""
+    cdef Py_ssize_t at
+    cdef int year, month, day, hour, minute, second, millis = 0, scale = 100, days
     if (n < 19 or text[4] != b"-"[0] or text[7] != b"-"[0] or text[10] != b"T"[0]
             or text[13] != b":"[0] or text[16] != b":"[0]):
         return False
@@ -434,60 +441,6 @@ cdef object _parse_timestamp(object value):
 
 
 # ---------------------------------------------------------------------------------------------
-# Event ids (twin: collector.pipeline.new_event_id, a UUIDv7 from uuid_utils)
-
-cdef bytes _entropy = b""
-cdef Py_ssize_t _entropy_at = 0
-cdef long _entropy_pid = -1
-cdef const char* _HEX = b"0123456789abcdef"
-
-
-cdef void _check_fork():
-    """Forget the random bytes drawn before a fork: a forked worker draws its own.
-
-    Called once per batch (getpid is a system call, too dear for every event).
-    """
-    global _entropy_at, _entropy_pid
-    cdef long pid = getpid()
-    if pid != _entropy_pid:
-        _entropy_at = len(_entropy)
-        _entropy_pid = pid
-
-
-cdef str _uuid7(long long now_ms):
-    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, 74 random bits from os.urandom.
-
-    Random bytes are drawn in bulk, and again after a fork (see _check_fork).
-    """
-    global _entropy, _entropy_at
-    if _entropy_at + 10 > len(_entropy):
-        _entropy = os.urandom(10 * 4096)
-        _entropy_at = 0
-    cdef const unsigned char* random = <const unsigned char*><const char*>_entropy
-    random += _entropy_at
-    _entropy_at += 10
-    cdef unsigned char raw[16]
-    cdef int i
-    for i in range(6):
-        raw[i] = (now_ms >> (8 * (5 - i))) & 0xFF
-    raw[6] = 0x70 | (random[0] & 0x0F)
-    raw[7] = random[1]
-    raw[8] = 0x80 | (random[2] & 0x3F)
-    for i in range(7):
-        raw[9 + i] = random[3 + i]
-    cdef char text[36]
-    cdef int at = 0
-    for i in range(16):
-        if i == 4 or i == 6 or i == 8 or i == 10:
-            text[at] = b"-"
-            at += 1
-        text[at] = _HEX[raw[i] >> 4]
-        text[at + 1] = _HEX[raw[i] & 0x0F]
-        at += 2
-    return text[:36].decode("ascii")
-
-
-# ---------------------------------------------------------------------------------------------
 # Rates (twin: collector.rates.SlidingWindow)
 
 cdef struct _Slot:
@@ -529,13 +482,16 @@ cdef class Window:
         free(self.slots)
 
     cdef double hit(self, object key, long long now_ms) except? -1:
+        return self.hit_hash(hash(key), now_ms)
+
+    cdef double hit_hash(self, Py_hash_t h, long long now_ms) except? -1:
+        # h: the key's hash(), which is all a slot keeps of it.
         cdef long long epoch = _floor_div(now_ms, self.window_ms)
         cdef long long into = now_ms - epoch * self.window_ms
         if epoch != self.epoch:
             if epoch != self.epoch + 1:
                 self.generation += 1
             self.epoch = epoch
-        cdef Py_hash_t h = hash(key)
         if h == 0:
             h = 1
         cdef _Slot* slot = self._slot(h)
@@ -558,10 +514,10 @@ cdef class Window:
             self._rebuild()
         return rate
 
-    cdef inline int prefetch(self, object key) except -1:
-        # Start loading the key's slot now: with tens of thousands of visitors the table is
-        # larger than the caches, and the hit comes a few hundred nanoseconds later.
-        cdef Py_hash_t h = hash(key)
+    cdef inline int prefetch(self, Py_hash_t h) except -1:
+        # Start loading the slot of the key hashing to h now: with tens of thousands of
+        # visitors the table is larger than the caches, and the hit comes a few hundred
+        # nanoseconds later.
         if h == 0:
             h = 1
         __builtin_prefetch(&self.slots[<size_t>h & <size_t>(self.capacity - 1)])
@@ -692,6 +648,65 @@ cdef inline int _field(Buffer* buf, bytes name, object text) except -1:
 
 
 # ---------------------------------------------------------------------------------------------
+# Event ids (twin: collector.pipeline.new_event_id, a UUIDv7 from uuid_utils)
+
+cdef bytes _entropy = b""
+cdef Py_ssize_t _entropy_at = 0
+cdef long _entropy_pid = -1
+cdef const char* _HEX = b"0123456789abcdef"
+
+
+cdef void _check_fork():
+    """Forget the random bytes drawn before a fork: a forked worker draws its own.
+
+    Called once per batch (getpid is a system call, too dear for every event).
+    """
+    global _entropy_at, _entropy_pid
+    cdef long pid = getpid()
+    if pid != _entropy_pid:
+        _entropy_at = len(_entropy)
+        _entropy_pid = pid
+
+
+cdef int _append_uuid7(Buffer* buf, long long now_ms) except -1:
+    """A UUIDv7 (RFC 9562), quoted: 48 bits of Unix milliseconds, 74 random bits from
+    os.urandom, written straight into the record.
+
+    Random bytes are drawn in bulk, and again after a fork (see _check_fork).
+    """
+    global _entropy, _entropy_at
+    if _entropy_at + 10 > len(_entropy):
+        _entropy = os.urandom(10 * 4096)
+        _entropy_at = 0
+    cdef const unsigned char* random = <const unsigned char*><const char*>_entropy
+    random += _entropy_at
+    _entropy_at += 10
+    cdef unsigned char raw[16]
+    cdef int i
+    for i in range(6):
+        raw[i] = (now_ms >> (8 * (5 - i))) & 0xFF
+    raw[6] = 0x70 | (random[0] & 0x0F)
+    raw[7] = random[1]
+    raw[8] = 0x80 | (random[2] & 0x3F)
+    for i in range(7):
+        raw[9 + i] = random[3 + i]
+    _reserve(buf, 38)
+    cdef char* text = buf.data + buf.length
+    text[0] = b'"'
+    cdef int at = 1
+    for i in range(16):
+        if i == 4 or i == 6 or i == 8 or i == 10:
+            text[at] = b"-"
+            at += 1
+        text[at] = _HEX[raw[i] >> 4]
+        text[at + 1] = _HEX[raw[i] & 0x0F]
+        at += 2
+    text[37] = b'"'
+    buf.length += 38
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Trees as bytes: context, properties and traits rewritten from the client's JSON straight
 # into the record, as msgspec would encode them after decoding, limit checks and the PII walk
 # (twins: msgspec, collector.nesting.tree_violation, collector.pii.PiiPolicy.apply). Only
@@ -715,6 +730,24 @@ cdef struct _Cursor:
     int depth_keys
     Py_ssize_t key_start[_MAX_PATH]
     Py_ssize_t key_stop[_MAX_PATH]
+
+
+# A top-level field of an event read from its bytes is kept as it is there while it can be:
+# most are plain strings (ids, names) that go into the record unchanged, and a str for each
+# would cost more than the rest of their way.
+cdef enum:
+    _OBJECT = 0  # the value is the object in _State.fields (None when absent)
+    _SPAN = 1  # a plain JSON string, still the client's bytes
+    _INTEGER = 2  # a time's integer of at most 18 digits
+    _MAX_FIELDS = 32
+
+cdef struct _Scalar:
+    int kind
+    const unsigned char* data  # _SPAN: the string's bytes, quotes excluded
+    Py_ssize_t n
+    Py_ssize_t chars
+    bint ascii
+    long long integer  # _INTEGER
 
 
 cdef inline void _skip_space(_Cursor* c) noexcept:
@@ -899,6 +932,12 @@ cdef tuple _FIELD_NAMES = tuple(name.encode() for name in TrackEvent.__struct_fi
 # Segment's `name`, which stands in for `event` when that is absent: one index past the
 # TrackEvent fields.
 cdef int _F_NAME = _FIELD_COUNT
+if _F_NAME >= _MAX_FIELDS:
+    raise RuntimeError(f"TrackEvent has {_FIELD_COUNT} fields; _State.scalars holds fewer")
+cdef enum:
+    _TOP_FIELDS = 6
+if len(_TOP_LEVEL) != _TOP_FIELDS:
+    raise RuntimeError(f"collector.pii has {len(_TOP_LEVEL)} top-level fields, not 6")
 
 
 def _segment_field_names():
@@ -956,14 +995,19 @@ cdef object _plain_scalar(_Cursor* c, int field):
     return _NOT_PLAIN
 
 
-cdef object _small_integer(const unsigned char* digits, Py_ssize_t n):
-    # At most 18 digits, so it fits a long long; int(bytes) would cost two objects more.
+cdef inline object _small_integer(const unsigned char* digits, Py_ssize_t n):
+    # int(bytes) would cost two objects more.
+    return PyLong_FromLongLong(_integer(digits, n))
+
+
+cdef long long _integer(const unsigned char* digits, Py_ssize_t n) noexcept:
+    # A JSON integer of at most 18 digits, so that it fits a long long.
     cdef bint negative = digits[0] == 0x2D
     cdef long long value = 0
     cdef Py_ssize_t i
     for i in range(negative, n):
         value = value * 10 + (digits[i] - 0x30)
-    return PyLong_FromLongLong(-value if negative else value)
+    return -value if negative else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1298,6 +1342,104 @@ def split_object(bytes body not None, bytes sent_key not None):
 
 
 # ---------------------------------------------------------------------------------------------
+# Tokens of values still in the client's bytes (twin: collector.pii.Tokenizer, through the
+# tokens dict of _State._token)
+
+cdef struct _TokenSlot:
+    Py_hash_t hash  # 0: empty
+    PyObject* text  # the value's UTF-8, a bytes object the table holds a reference to
+    PyObject* token  # its token, a str (a reference too)
+
+
+@cython.final
+cdef class _Tokens:
+    """Tokens of plain strings read from an event's bytes (user ids, mostly), in an
+    open-addressing table keyed by those bytes, so that looking one up makes no str. Holds at
+    most `limit` values of up to _CACHED_TEXT_LENGTH bytes; a full table starts over, as the
+    tokens dict does."""
+
+    cdef _TokenSlot* slots
+    cdef Py_ssize_t capacity
+    cdef Py_ssize_t used
+    cdef Py_ssize_t limit
+
+    def __cinit__(self, Py_ssize_t limit):
+        self.limit = limit
+        self.capacity = 1024
+        self.slots = <_TokenSlot*>calloc(self.capacity, sizeof(_TokenSlot))
+        if self.slots is NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        self._release()
+        free(self.slots)
+
+    cdef void _release(self) noexcept:
+        cdef Py_ssize_t i
+        for i in range(self.capacity):
+            if self.slots[i].hash != 0:
+                Py_XDECREF(self.slots[i].text)
+                Py_XDECREF(self.slots[i].token)
+                self.slots[i].hash = 0
+        self.used = 0
+
+    cdef inline _TokenSlot* _slot(self, const unsigned char* data, Py_ssize_t n,
+                                  Py_hash_t h) noexcept:
+        # The slot holding these bytes, or the empty one where they would go.
+        cdef Py_ssize_t mask = self.capacity - 1
+        cdef Py_ssize_t i = <Py_ssize_t>(<size_t>h & <size_t>mask)
+        cdef _TokenSlot* slot
+        while True:
+            slot = &self.slots[i]
+            if slot.hash == 0 or (
+                    slot.hash == h and PyBytes_GET_SIZE(<object>slot.text) == n
+                    and memcmp(PyBytes_AS_STRING(<object>slot.text), data, n) == 0):
+                return slot
+            i = (i + 1) & mask
+
+    cdef str get(self, const unsigned char* data, Py_ssize_t n, Py_hash_t h):
+        """The token of these bytes (h: their _Py_HashBytes, never 0), or None."""
+        cdef _TokenSlot* slot = self._slot(data, n, h)
+        return None if slot.hash == 0 else <str>slot.token
+
+    cdef int put(self, bytes text, Py_hash_t h, str token) except -1:
+        if PyBytes_GET_SIZE(text) > _CACHED_TEXT_LENGTH:
+            return 0
+        if self.used >= self.limit:
+            self._release()
+        if (self.used + 1) * 2 > self.capacity:
+            self._grow()
+        cdef _TokenSlot* slot = self._slot(<const unsigned char*>PyBytes_AS_STRING(text),
+                                           PyBytes_GET_SIZE(text), h)
+        if slot.hash != 0:
+            return 0
+        Py_INCREF(text)
+        Py_INCREF(token)
+        slot.hash = h
+        slot.text = <PyObject*>text
+        slot.token = <PyObject*>token
+        self.used += 1
+        return 0
+
+    cdef int _grow(self) except -1:
+        cdef _TokenSlot* old = self.slots
+        cdef Py_ssize_t old_capacity = self.capacity, i
+        cdef _TokenSlot* moved
+        cdef _TokenSlot* grown = <_TokenSlot*>calloc(old_capacity * 2, sizeof(_TokenSlot))
+        if grown is NULL:
+            raise MemoryError()
+        self.slots = grown
+        self.capacity = old_capacity * 2
+        for i in range(old_capacity):
+            if old[i].hash != 0:
+                moved = self._slot(<const unsigned char*>PyBytes_AS_STRING(<object>old[i].text),
+                                   PyBytes_GET_SIZE(<object>old[i].text), old[i].hash)
+                moved[0] = old[i]
+        free(old)
+        return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # The pipeline
 
 class Pipeline(_twin.Pipeline):
@@ -1340,7 +1482,9 @@ cdef class _State:
     cdef dict library_sources
     cdef list user_agents
     cdef list fields
+    cdef _Scalar scalars[_MAX_FIELDS]
     cdef dict tokens
+    cdef _Tokens span_tokens
     cdef dict truncated
     cdef dict salts
     cdef dict topics
@@ -1352,6 +1496,7 @@ cdef class _State:
     cdef set scrub_last
     cdef tuple top_actions
     cdef tuple top_scrub
+    cdef bint top_tokenized[_TOP_FIELDS]
     cdef tuple common
     cdef bytes tenant
     cdef str bots_topic
@@ -1434,6 +1579,7 @@ cdef class _State:
         self.user_agents = [None] * _USER_AGENT_SLOTS
         self.fields = [None] * _FIELD_COUNT
         self.tokens = {}
+        self.span_tokens = _Tokens(_TOKEN_CACHE_LIMIT)
         self.truncated = {}
         self.salts = {}
         self.topics = dict(twin._topics)
@@ -1448,6 +1594,8 @@ cdef class _State:
         self.notable = dict.fromkeys([*self.by_name, *self.by_path, *self.scrub_last], True)
         self.top_actions = tuple(twin.pii._top_level.get(f) for f in _TOP_LEVEL)
         self.top_scrub = tuple(f in twin.pii._scrub_top for f in _TOP_LEVEL)
+        for i, action in enumerate(self.top_actions):
+            self.top_tokenized[i] = action == "tokenize"
         self.scrub_context = ("context",) in self.scrub_paths
         self.scrub_properties = ("properties",) in self.scrub_paths
         self.scrub_traits = ("traits",) in self.scrub_paths
@@ -1594,15 +1742,19 @@ cdef class _State:
             raise _Rejected("too_deep",
                             f"the event nests deeper than {_MAX_DECODE_DEPTH} levels")
         # Plain events are read from their bytes, their trees rewritten as bytes (see "Trees
-        # as bytes"); any other event is decoded whole.
-        cdef object fields = None
+        # as bytes"), their top-level strings kept as spans of those bytes; any other event
+        # is decoded whole. Either way the fields are then in `fields` and `scalars`.
+        cdef list fields = self.fields
+        cdef _Scalar* scalars = self.scalars
         cdef bint fast = False
-        cdef bint passed
-        cdef Py_ssize_t properties_keys = 0
+        cdef bint passed, has_client, has_sent, anonymous_hashed = False
+        cdef Py_ssize_t properties_keys = 0, i
+        cdef Py_ssize_t identity
+        cdef long long client_ms = 0, sent_ms = 0, skew = 0, ts
+        cdef Py_hash_t anonymous_hash = 0, identity_hash
         context = traits = properties = None
         if self.trees_as_bytes:
-            fields = self._plain_event(data, n)
-            fast = fields is not None
+            fast = self._plain_event(data, n) == _PLAIN
             properties_keys = self.properties_keys
             self.root_emitted = self.context_emitted
         if not fast:
@@ -1614,12 +1766,13 @@ cdef class _State:
                 raise _Rejected("invalid_field", str(exc))
             except (_DecodeError, UnicodeDecodeError) as exc:
                 raise _Rejected("invalid_json", str(exc))
-            fields = _astuple(event)
+            decoded = _astuple(event)
+            for i in range(_FIELD_COUNT):
+                fields[i] = decoded[i]
+                scalars[i].kind = _OBJECT
         event_type = fields[_F_TYPE]
-        name = fields[_F_EVENT]
-        if event_type == "track" and not name:
+        if event_type == "track" and self._absent(_F_EVENT):
             raise _Rejected("missing_event", 'a "track" event needs a non-empty "event" name')
-        raw_properties = fields[_F_PROPERTIES]
         if not fast:
             context = fields[_F_CONTEXT]
             if context is None:
@@ -1627,6 +1780,7 @@ cdef class _State:
             traits = fields[_F_TRAITS]
             if traits is None:
                 traits = {}
+            raw_properties = fields[_F_PROPERTIES]
             try:
                 properties = _decode_object(raw_properties)
             except _ValidationError as exc:
@@ -1636,36 +1790,36 @@ cdef class _State:
             if properties is None:
                 properties = {}
             properties_keys = len(<dict>properties)
-        event_id = fields[_F_EVENT_ID]
-        user_id = fields[_F_USER_ID]
-        anonymous_id = fields[_F_ANONYMOUS_ID]
-        session_id = fields[_F_SESSION_ID]
-        group_id = fields[_F_GROUP_ID]
-        previous_id = fields[_F_PREVIOUS_ID]
-        if type(anonymous_id) is str and anonymous_id:
-            self.per_anonymous_id.prefetch(anonymous_id)
-        self._check_string("event", name)
-        self._check_string("event_id", event_id)
-        self._check_string("user_id", user_id)
-        self._check_string("anonymous_id", anonymous_id)
-        self._check_string("session_id", session_id)
-        self._check_string("group_id", group_id)
-        self._check_string("previous_id", previous_id)
+        if scalars[_F_ANONYMOUS_ID].kind == _SPAN and scalars[_F_ANONYMOUS_ID].n > 0:
+            anonymous_hash = self._span_hash(_F_ANONYMOUS_ID)
+            anonymous_hashed = True
+        elif type(fields[_F_ANONYMOUS_ID]) is str and fields[_F_ANONYMOUS_ID]:
+            anonymous_hash = hash(fields[_F_ANONYMOUS_ID])
+            anonymous_hashed = True
+        if anonymous_hashed:
+            self.per_anonymous_id.prefetch(anonymous_hash)
+        self._check("event", _F_EVENT)
+        self._check("event_id", _F_EVENT_ID)
+        self._check("user_id", _F_USER_ID)
+        self._check("anonymous_id", _F_ANONYMOUS_ID)
+        self._check("session_id", _F_SESSION_ID)
+        self._check("group_id", _F_GROUP_ID)
+        self._check("previous_id", _F_PREVIOUS_ID)
         if not fast:
             self._check_tree("context", context)
             self._check_tree("properties", properties)
             self._check_tree("traits", traits)
 
-        timestamp = fields[_F_TIMESTAMP]
-        sent_at = fields[_F_SENT_AT]
-        client_ms = None if timestamp is None else _parse_timestamp(timestamp)
-        sent_ms = batch_sent if sent_at is None else _parse_timestamp(sent_at)
-        cdef long long ts
-        skew = None if sent_ms is None else now - <long long>sent_ms
-        if client_ms is None:
-            ts = now
-        else:
-            ts = <long long>client_ms if skew is None else <long long>client_ms + <long long>skew
+        has_client = self._time(_F_TIMESTAMP, &client_ms)
+        has_sent = self._time(_F_SENT_AT, &sent_ms)
+        if not has_sent and batch_sent is not None:
+            has_sent = True
+            sent_ms = batch_sent
+        if has_sent:
+            skew = now - sent_ms
+        ts = now
+        if has_client:
+            ts = client_ms + skew
             if ts > now + self.max_future_ms or ts < _EARLIEST_MS:
                 ts = now
 
@@ -1693,19 +1847,29 @@ cdef class _State:
             user_agent = context.get("user_agent")
             webdriver = context.get("webdriver")
             webdriver = webdriver is True or (type(webdriver) is str and webdriver == "true")
-        if not event_id:
-            event_id = _uuid7(now) if self.default_ids else self.new_id()
-        user_id = _identity(user_id)
-        anonymous_id = _identity(anonymous_id)
-        session_id = _identity(session_id)
-        group_id = _identity(group_id)
-        previous_id = _identity(previous_id)
+        # An event without an id gets a UUIDv7, written straight into the record when it is
+        # the collector's own kind.
+        cdef bint new_id = self._absent(_F_EVENT_ID)
+        if new_id and not self.default_ids:
+            fields[_F_EVENT_ID] = self.new_id()
+            scalars[_F_EVENT_ID].kind = _OBJECT
+            new_id = False
+        self._as_id(_F_USER_ID)
+        self._as_id(_F_ANONYMOUS_ID)
+        self._as_id(_F_SESSION_ID)
+        self._as_id(_F_GROUP_ID)
+        self._as_id(_F_PREVIOUS_ID)
+        # An anonymous id given as a number is counted by its text.
+        if not anonymous_hashed and fields[_F_ANONYMOUS_ID] is not None:
+            anonymous_hash = hash(fields[_F_ANONYMOUS_ID])
+            anonymous_hashed = True
 
         # bots (twin: collector.bots.BotDetector.verdict), first when bots are dropped, so
         # that they cost no PII work.
         bot = None
         if self.drop_bots:
-            bot = self._verdict(ip, webdriver, user_agent, anonymous_id, source, now)
+            bot = self._verdict(ip, webdriver, user_agent, anonymous_hashed, anonymous_hash,
+                                source, now)
             if bot is not None:
                 self.bot = bot
                 return None
@@ -1713,18 +1877,25 @@ cdef class _State:
         # comes before the verdict, where the twin has it after: the verdict is given the
         # anonymous id as it was before any rule, and the record's key is known early, so
         # that the key's rate-window slot is on its way into the cache while the verdict runs.
-        verdict_anonymous_id = anonymous_id
-        name = self._top(0, name)
-        user_id = self._top(1, user_id)
-        anonymous_id = self._top(2, anonymous_id)
-        session_id = self._top(3, session_id)
-        group_id = self._top(4, group_id)
-        previous_id = self._top(5, previous_id)
-        identity = user_id or anonymous_id or session_id
-        if identity:
-            self.per_key.prefetch(identity)
+        self._top_field(0, _F_EVENT)
+        self._top_field(1, _F_USER_ID)
+        self._top_field(2, _F_ANONYMOUS_ID)
+        self._top_field(3, _F_SESSION_ID)
+        self._top_field(4, _F_GROUP_ID)
+        self._top_field(5, _F_PREVIOUS_ID)
+        # The record's key: the first of these present (a span is never empty by now).
+        identity = -1
+        for i in (_F_USER_ID, _F_ANONYMOUS_ID, _F_SESSION_ID):
+            if scalars[i].kind == _SPAN or fields[i]:
+                identity = i
+                break
+        key = None
+        if identity >= 0:
+            key = self._key(identity, &identity_hash)
+            self.per_key.prefetch(identity_hash)
         if not self.drop_bots:
-            bot = self._verdict(ip, webdriver, user_agent, verdict_anonymous_id, source, now)
+            bot = self._verdict(ip, webdriver, user_agent, anonymous_hashed, anonymous_hash,
+                                source, now)
 
         # pii on the trees (twin: collector.pii.PiiPolicy.apply)
         passed = self.pass_properties and properties_keys > 0
@@ -1739,12 +1910,11 @@ cdef class _State:
         if headers is None:
             headers = self.type_headers[event_type] = (
                 self.common + (("event_type", event_type.encode()),))
-        key = _utf8(identity) if identity else None
         salt = None
         if key is not None:
-            # Counted by the identity, whose hash is known already, rather than by its bytes
-            # as the twin counts: one is the other's UTF-8, so the counts are the same.
-            if self.per_key.hit(identity, now) > self.max_per_key:
+            # Counted by the identity's hash, rather than by its bytes as the twin counts:
+            # one is the other's UTF-8, so the counts are the same.
+            if self.per_key.hit_hash(identity_hash, now) > self.max_per_key:
                 salt = self.salts.get(key, 0)
                 self.salts[key] = (salt + 1) % self.salts_n
                 if len(self.salts) > _SALT_LIMIT:
@@ -1760,39 +1930,48 @@ cdef class _State:
         # encode (twin: msgspec encoding of collector.envelope.Activity)
         buf.length = 0
         _append(buf, b'{"event_id":', 12)
-        _append_str(buf, event_id)
+        if new_id:
+            _append_uuid7(buf, now)
+        else:
+            self._write(buf, _F_EVENT_ID)
         _append(buf, b',"kind":"activity","type":', 26)
         _append_str(buf, event_type)
-        _field(buf, b',"event":', name)
+        _append(buf, b',"event":', 9)
+        self._write(buf, _F_EVENT)
         _append(buf, b',"source":', 10)
         _append_str(buf, source)
         _append(buf, b',"received_at":', 15)
         _append(buf, self.received_at, 26)
         _append(buf, b',"sent_at":', 11)
-        if sent_ms is None:
-            _append(buf, b"null", 4)
+        if has_sent:
+            _append_ms(buf, sent_ms)
         else:
-            _append_ms(buf, <long long>sent_ms)
+            _append(buf, b"null", 4)
         _append(buf, b',"client_ts":', 13)
-        if client_ms is None:
-            _append(buf, b"null", 4)
+        if has_client:
+            _append_ms(buf, client_ms)
         else:
-            _append_ms(buf, <long long>client_ms)
+            _append(buf, b"null", 4)
         _append(buf, b',"ts":', 6)
         if ts == now:
             _append(buf, self.received_at, 26)
         else:
             _append_ms(buf, ts)
         _append(buf, b',"skew_ms":', 11)
-        if skew is None:
-            _append(buf, b"null", 4)
+        if has_sent:
+            _append_integer(buf, skew)
         else:
-            _append_integer(buf, <long long>skew)
-        _field(buf, b',"user_id":', user_id)
-        _field(buf, b',"anonymous_id":', anonymous_id)
-        _field(buf, b',"session_id":', session_id)
-        _field(buf, b',"group_id":', group_id)
-        _field(buf, b',"previous_id":', previous_id)
+            _append(buf, b"null", 4)
+        _append(buf, b',"user_id":', 11)
+        self._write(buf, _F_USER_ID)
+        _append(buf, b',"anonymous_id":', 16)
+        self._write(buf, _F_ANONYMOUS_ID)
+        _append(buf, b',"session_id":', 14)
+        self._write(buf, _F_SESSION_ID)
+        _append(buf, b',"group_id":', 12)
+        self._write(buf, _F_GROUP_ID)
+        _append(buf, b',"previous_id":', 15)
+        self._write(buf, _F_PREVIOUS_ID)
         _append(buf, b',"context":', 11)
         if fast:
             _append(buf, self.context_out.data, self.context_out.length)
@@ -1818,6 +1997,119 @@ cdef class _State:
         self.salted = salt is not None
         return collector_record(_Record, topic, key, value, headers)
 
+    # -- Top-level fields, as spans of the event's bytes or as objects (see _Scalar) --
+
+    cdef inline bint _absent(self, Py_ssize_t field):
+        """Whether the field is missing, null or empty (`not value` in the twin)."""
+        if self.scalars[field].kind == _SPAN:
+            return self.scalars[field].n == 0
+        return not self.fields[field]
+
+    cdef str _span_text(self, Py_ssize_t field):
+        """The span's text, held as an object from now on."""
+        cdef _Scalar* scalar = &self.scalars[field]
+        text = PyUnicode_DecodeUTF8(<const char*>scalar.data, scalar.n, NULL)
+        self.fields[field] = text
+        scalar.kind = _OBJECT
+        return text
+
+    cdef Py_hash_t _span_hash(self, Py_ssize_t field) except? -1:
+        """hash() of the span's text, for the rate windows (an ASCII str hashes its bytes)."""
+        cdef _Scalar* scalar = &self.scalars[field]
+        if scalar.ascii:
+            return _Py_HashBytes(scalar.data, scalar.n)
+        return hash(self._span_text(field))
+
+    cdef inline int _check(self, str name, Py_ssize_t field) except -1:
+        if self.scalars[field].kind == _SPAN:
+            if self.scalars[field].chars > self.max_string:
+                raise _Rejected("string_too_long",
+                                f"{name} has {self.scalars[field].chars} characters")
+            return 0
+        return self._check_string(name, self.fields[field])
+
+    cdef int _time(self, Py_ssize_t field, long long* ms) except -1:
+        """1 with the time in ms when the field has one, 0 when it is absent, or _Rejected
+        (twin: collector.timestamps.parse)."""
+        cdef _Scalar* scalar = &self.scalars[field]
+        if scalar.kind == _INTEGER:
+            if not (_FIRST_MS <= scalar.integer <= _LATEST_MS):
+                _parse_timestamp(scalar.integer)  # refuses it, in the twin's words
+            ms[0] = scalar.integer
+            return 1
+        if scalar.kind == _SPAN:
+            if _utc_ms_text(<const char*>scalar.data, scalar.n, ms):
+                return 1
+            value = self._span_text(field)
+        else:
+            value = self.fields[field]
+            if value is None:
+                return 0
+        ms[0] = _parse_timestamp(value)
+        return 1
+
+    cdef inline int _as_id(self, Py_ssize_t field) except -1:
+        # Ids: an empty one is absent, a number is its text.
+        if self.scalars[field].kind == _SPAN:
+            if self.scalars[field].n == 0:
+                self.scalars[field].kind = _OBJECT
+                self.fields[field] = None
+            return 0
+        value = self.fields[field]
+        if value is not None and (type(value) is not str or len(<str>value) == 0):
+            self.fields[field] = _identity(value)
+        return 0
+
+    cdef int _top_field(self, Py_ssize_t top, Py_ssize_t field) except -1:
+        """The PII rules on a top-level field (`top` indexes collector.pii._TOP_LEVEL). A
+        span no rule changes stays a span; a span to tokenize is looked up by its bytes."""
+        cdef _Scalar* scalar = &self.scalars[field]
+        cdef Py_hash_t h
+        if scalar.kind == _SPAN:
+            if self.top_actions[top] is None:
+                if not self.top_scrub[top] or (
+                        scalar.ascii and not _needs_scrub_check(scalar.data, scalar.n)):
+                    return 0
+            elif self.top_tokenized[top]:
+                h = _Py_HashBytes(scalar.data, scalar.n)
+                if h == 0:
+                    h = 1
+                token = self.span_tokens.get(scalar.data, scalar.n, h)
+                if token is None:
+                    text = PyBytes_FromStringAndSize(<const char*>scalar.data, scalar.n)
+                    token = self._token_of(text)
+                    self.span_tokens.put(text, h, token)
+                self.fields[field] = token
+                scalar.kind = _OBJECT
+                return 0
+            self._span_text(field)
+        self.fields[field] = self._top(top, self.fields[field])
+        return 0
+
+    cdef bytes _key(self, Py_ssize_t field, Py_hash_t* h):
+        """The field's UTF-8, as the record's key, and in h its text's hash()."""
+        cdef _Scalar* scalar = &self.scalars[field]
+        if scalar.kind == _SPAN:
+            if scalar.ascii:
+                h[0] = _Py_HashBytes(scalar.data, scalar.n)
+                return PyBytes_FromStringAndSize(<const char*>scalar.data, scalar.n)
+            self._span_text(field)
+        value = self.fields[field]
+        h[0] = hash(value)
+        return _utf8(value)
+
+    cdef inline int _write(self, Buffer* buf, Py_ssize_t field) except -1:
+        # A span is a plain string: its bytes are what msgspec would write.
+        cdef _Scalar* scalar = &self.scalars[field]
+        if scalar.kind == _SPAN:
+            _reserve(buf, scalar.n + 2)
+            buf.data[buf.length] = b'"'
+            memcpy(buf.data + buf.length + 1, scalar.data, scalar.n)
+            buf.data[buf.length + scalar.n + 1] = b'"'
+            buf.length += scalar.n + 2
+            return 0
+        return _append_optional_str(buf, self.fields[field])
+
     # int and except -1 rather than void and except *: no PyErr_Occurred() after each call.
     cdef inline int _check_string(self, str field, object value) except -1:
         if type(value) is str and len(<str>value) > self.max_string:
@@ -1835,13 +2127,14 @@ cdef class _State:
             raise _Rejected(*found)
 
     cdef object _verdict(self, object ip, bint webdriver, object user_agent,
-                         object anonymous_id, object source, long long now):
+                         bint has_anonymous_id, Py_hash_t anonymous_hash, object source,
+                         long long now):
         # ip, webdriver and user_agent: what `context` holds once the collector's own
-        # entries are in, before any PII rule.
+        # entries are in, before any PII rule; the anonymous id, by its text's hash().
         cdef bint over_ip = (source != "server" and type(ip) is str
                              and self.per_ip.hit(ip, now) > self.max_per_ip)
-        cdef bint over_anonymous_id = anonymous_id is not None and (
-            self.per_anonymous_id.hit(anonymous_id, now) > self.max_per_anonymous_id
+        cdef bint over_anonymous_id = has_anonymous_id and (
+            self.per_anonymous_id.hit_hash(anonymous_hash, now) > self.max_per_anonymous_id
         )
         if webdriver:
             return WEBDRIVER
@@ -1976,23 +2269,27 @@ cdef class _State:
 
     # -- Trees as bytes (twins: msgspec decoding, tree_violation, _walk, msgspec encoding) --
 
-    cdef list _plain_event(self, const unsigned char* data, Py_ssize_t n):
-        """The event's fields, in a list in the order astuple(TrackEvent) gives them, read from
-        its bytes, with its three trees rewritten into the scratch buffers (properties as the
-        client's bytes when they pass through); None when the event is not plain."""
+    cdef int _plain_event(self, const unsigned char* data, Py_ssize_t n) except -1:
+        """The event's top-level fields read from its bytes into `fields` and `scalars`, in
+        the order astuple(TrackEvent) gives them, its three trees rewritten into the scratch
+        buffers (properties as the client's bytes when they pass through); _FALL_BACK when
+        the event is not plain."""
         cdef _Cursor c
         cdef int field, seen = 0
         cdef Py_ssize_t key_start, key_chars, start
-        cdef bint ascii
+        cdef bint ascii, integer
         cdef bint segment = self.segment
         cdef tuple names = _SEGMENT_FIELD_NAMES if segment else _FIELD_NAMES
-        # One list for every event, emptied here: _one is done with the last event's.
+        cdef _Scalar* scalar
         cdef list fields = self.fields
         cdef Py_ssize_t i
+        # One list for every event, emptied here: _one is done with the last event's.
         for i in range(_FIELD_COUNT):
-            fields[i] = None
+            if fields[i] is not None:
+                fields[i] = None
+        for i in range(_FIELD_COUNT + 1):
+            self.scalars[i].kind = _OBJECT
         fields[_F_TYPE] = self.default_type if segment else "track"
-        segment_name = None
         self._tree_missing(&self.properties_out, False)
         self._tree_missing(&self.traits_out, False)
         self._tree_missing(&self.context_out, True)
@@ -2004,7 +2301,7 @@ cdef class _State:
         c.depth_keys = 0
         _skip_space(&c)
         if c.pos >= c.end or c.data[c.pos] != 0x7B:
-            return None
+            return _FALL_BACK
         c.pos += 1
         _skip_space(&c)
         if c.pos < c.end and c.data[c.pos] == 0x7D:
@@ -2013,22 +2310,22 @@ cdef class _State:
             while True:
                 _skip_space(&c)
                 if c.pos >= c.end or c.data[c.pos] != 0x22:
-                    return None
+                    return _FALL_BACK
                 if _string_span(&c, &key_start, &key_chars, &ascii) != _PLAIN:
-                    return None
+                    return _FALL_BACK
                 field = _field_of(c.data + key_start, c.pos - 1 - key_start, names)
                 if _colon(&c) != _PLAIN:
-                    return None
+                    return _FALL_BACK
                 if field >= 0:
                     # A repeated field: msgspec keeps the last; the decoded path decides.
                     if seen & (1 << field):
-                        return None
+                        return _FALL_BACK
                     seen |= 1 << field
                 if field == _F_PROPERTIES:
                     start = c.pos
                     if self._tree_at(&c, &self.properties_out, "properties",
                                      self.scrub_properties, False) != _PLAIN:
-                        return None
+                        return _FALL_BACK
                     self.properties_keys = self.root_keys
                     if self.pass_properties and self.root_keys > 0:
                         self.properties_out.length = 0
@@ -2037,38 +2334,57 @@ cdef class _State:
                 elif field == _F_TRAITS:
                     if self._tree_at(&c, &self.traits_out, "traits", self.scrub_traits,
                                      False) != _PLAIN:
-                        return None
+                        return _FALL_BACK
                 elif field == _F_CONTEXT:
                     if self._tree_at(&c, &self.context_out, "context", self.scrub_context,
                                      True) != _PLAIN:
-                        return None
+                        return _FALL_BACK
                     self.context_emitted = self.root_emitted
-                elif field == _F_NAME:
-                    segment_name = _plain_scalar(&c, _F_EVENT)
-                    if segment_name is _NOT_PLAIN:
-                        return None
-                elif field == _F_TYPE and segment and _literal(&c, b"null", 4):
-                    pass  # Segment's type may be null: the route's type, as if absent.
+                elif field == _F_TYPE:
+                    if segment and _literal(&c, b"null", 4):
+                        pass  # Segment's type may be null: the route's type, as if absent.
+                    else:
+                        value = _plain_scalar(&c, field)
+                        if value is _NOT_PLAIN:
+                            return _FALL_BACK
+                        fields[field] = value
+                elif field >= 0 and c.data[c.pos] == 0x22:
+                    scalar = &self.scalars[field]
+                    if _string_span(&c, &start, &scalar.chars, &scalar.ascii) != _PLAIN:
+                        return _FALL_BACK
+                    scalar.kind = _SPAN
+                    scalar.data = c.data + start
+                    scalar.n = c.pos - 1 - start
+                elif (field == _F_TIMESTAMP or field == _F_SENT_AT) and (
+                        c.data[c.pos] == 0x2D or 0x30 <= c.data[c.pos] <= 0x39):
+                    start = c.pos
+                    if (_number_span(&c, &integer) != _PLAIN or not integer
+                            or c.pos - start - (c.data[start] == 0x2D) > 18):
+                        return _FALL_BACK
+                    scalar = &self.scalars[field]
+                    scalar.kind = _INTEGER
+                    scalar.integer = _integer(c.data + start, c.pos - start)
                 elif field >= 0:
-                    value = _plain_scalar(&c, field)
+                    value = _plain_scalar(&c, _F_EVENT if field == _F_NAME else field)
                     if value is _NOT_PLAIN:
-                        return None
-                    fields[field] = value
+                        return _FALL_BACK
+                    if field != _F_NAME:
+                        fields[field] = value
                 else:
                     # A field TrackEvent does not have: msgspec checks it is JSON and
                     # skips it; so does this.
                     if _skip_json(&c) != _PLAIN:
-                        return None
+                        return _FALL_BACK
                 if self._next_member(&c) != _PLAIN:
-                    return None
+                    return _FALL_BACK
                 if c.data[c.pos - 1] == 0x7D:
                     break
         _skip_space(&c)
         if c.pos != c.end:
-            return None
-        if fields[_F_EVENT] is None:
-            fields[_F_EVENT] = segment_name
-        return fields
+            return _FALL_BACK
+        if self.scalars[_F_EVENT].kind == _OBJECT and fields[_F_EVENT] is None:
+            self.scalars[_F_EVENT] = self.scalars[_F_NAME]
+        return _PLAIN
 
     cdef void _tree_missing(self, Buffer* out, bint context):
         # An absent or null tree is an empty object (left open for context's own entries).
@@ -2492,10 +2808,12 @@ cdef class _State:
         cdef PyObject* cached = PyDict_GetItem(self.tokens, value)
         if cached is not NULL:
             return <str>cached
-        token = _blake2b(value.encode("utf-8", "surrogatepass"), key=self.secret_key,
-                         digest_size=16).hexdigest()
+        token = self._token_of(value.encode("utf-8", "surrogatepass"))
         _remember(self.tokens, value, token, _CACHED_TEXT_LENGTH, _TOKEN_CACHE_LIMIT)
         return token
+
+    cdef str _token_of(self, bytes utf8):
+        return _blake2b(utf8, key=self.secret_key, digest_size=16).hexdigest()
 
     cdef object _dead_letter(self, str topic, bytes raw, object rejection, long long now):
         value = self.redact(raw).encode()[:_DLQ_VALUE_BYTES]
