@@ -34,6 +34,19 @@ cdef extern from *:
        makes two tuples and goes through a generic call. The items are set before anything
        else can see the record. From 3.14 a tuple caches its hash, -1 meaning not computed
        yet, and tp_alloc's zeroed memory would read as a hash of 0: there, the generic way. */
+    /* Every item of the list set to None, with no per-item type checks. */
+    static void collector_clear_list(PyObject *items) {
+        Py_ssize_t i;
+        for (i = 0; i < PyList_GET_SIZE(items); i++) {
+            PyObject *old = PyList_GET_ITEM(items, i);
+            if (old != Py_None) {
+                Py_INCREF(Py_None);
+                PyList_SET_ITEM(items, i, Py_None);
+                Py_DECREF(old);
+            }
+        }
+    }
+
     static PyObject *collector_record(PyObject *type, PyObject *topic, PyObject *key,
                                       PyObject *value, PyObject *headers) {
     #if PY_VERSION_HEX >= 0x030E0000
@@ -57,9 +70,11 @@ cdef extern from *:
     }
     """
     void __builtin_prefetch(const void* address) nogil
+    int __builtin_ctz(unsigned int bits) nogil
+    void collector_clear_list(list items)
     object collector_record(object type, object topic, object key, object value, object headers)
 from libc.math cimport isfinite
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 from posix.unistd cimport getpid
@@ -443,12 +458,14 @@ cdef object _parse_timestamp(object value):
 # ---------------------------------------------------------------------------------------------
 # Rates (twin: collector.rates.SlidingWindow)
 
+# 32 bytes, so that no slot straddles two cache lines: the window's one cache miss per hit
+# stays one. A count stops at 2^32 - 1 events per window.
 cdef struct _Slot:
     Py_hash_t hash  # 0: empty
-    long long generation
     long long epoch
-    long long current
-    long long previous
+    uint32_t generation
+    uint32_t current
+    uint32_t previous
 
 
 cdef class Window:
@@ -464,7 +481,7 @@ cdef class Window:
 
     cdef long long window_ms
     cdef long long epoch
-    cdef long long generation
+    cdef uint32_t generation
     cdef _Slot* slots
     cdef Py_ssize_t capacity
     cdef Py_ssize_t used
@@ -508,7 +525,8 @@ cdef class Window:
             slot.current = 0
         slot.generation = self.generation
         slot.epoch = epoch
-        slot.current += 1
+        if slot.current != 0xFFFFFFFF:
+            slot.current += 1
         cdef double rate = slot.current + slot.previous * (1 - <double>into / <double>self.window_ms)
         if self.used * 2 > self.capacity:
             self._rebuild()
@@ -956,15 +974,29 @@ cdef tuple _SEGMENT_FIELD_NAMES = _segment_field_names()
 cdef frozenset _EVENT_TYPES = frozenset(["track", "page", "screen", "identify", "group", "alias"])
 
 
-cdef int _field_of(const unsigned char* key, Py_ssize_t n, tuple names) noexcept:
-    """The index of the field spelled `key` in `names` (_FIELD_NAMES or
-    _SEGMENT_FIELD_NAMES), or -1."""
-    cdef Py_ssize_t i
-    for i in range(len(names)):
-        name = names[i]
-        if (name is not None and PyBytes_GET_SIZE(<bytes>name) == n
-                and memcmp(PyBytes_AS_STRING(<bytes>name), key, n) == 0):
-            return <int>i
+# The field names as C strings (pointing into the tuples' bytes), so that finding a key's
+# field costs no reference counting: [0] /track's spelling, [1] Segment's; a length of -1
+# where a dialect has no such field.
+cdef struct _Name:
+    const char* data
+    Py_ssize_t n
+
+cdef _Name _field_names[2][_MAX_FIELDS]
+cdef int _field_name_count[2]
+for _dialect, _names in enumerate((_FIELD_NAMES, _SEGMENT_FIELD_NAMES)):
+    _field_name_count[_dialect] = len(_names)
+    for _index, _name in enumerate(_names):
+        _field_names[_dialect][_index].data = NULL if _name is None else PyBytes_AS_STRING(_name)
+        _field_names[_dialect][_index].n = -1 if _name is None else len(_name)
+
+
+cdef inline int _field_of(const unsigned char* key, Py_ssize_t n, bint segment) noexcept:
+    """The index of the field spelled `key` in the dialect's names, or -1."""
+    cdef int i
+    cdef const _Name* names = _field_names[segment]
+    for i in range(_field_name_count[segment]):
+        if names[i].n == n and memcmp(names[i].data, key, n) == 0:
+            return i
     return -1
 
 
@@ -1483,6 +1515,8 @@ cdef class _State:
     cdef list user_agents
     cdef list fields
     cdef _Scalar scalars[_MAX_FIELDS]
+    # Bit n set when scalars[n] was made a span or an integer by the last _plain_event.
+    cdef uint32_t spanned
     cdef dict tokens
     cdef _Tokens span_tokens
     cdef dict truncated
@@ -2279,16 +2313,17 @@ cdef class _State:
         cdef Py_ssize_t key_start, key_chars, start
         cdef bint ascii, integer
         cdef bint segment = self.segment
-        cdef tuple names = _SEGMENT_FIELD_NAMES if segment else _FIELD_NAMES
         cdef _Scalar* scalar
         cdef list fields = self.fields
         cdef Py_ssize_t i
-        # One list for every event, emptied here: _one is done with the last event's.
-        for i in range(_FIELD_COUNT):
-            if fields[i] is not None:
-                fields[i] = None
-        for i in range(_FIELD_COUNT + 1):
-            self.scalars[i].kind = _OBJECT
+        # One list for every event, emptied here: _one is done with the last event's. Only
+        # the last event's spans and integers need their kind reset.
+        collector_clear_list(fields)
+        cdef uint32_t spanned = self.spanned
+        while spanned:
+            self.scalars[__builtin_ctz(spanned)].kind = _OBJECT
+            spanned &= spanned - 1
+        self.spanned = 0
         fields[_F_TYPE] = self.default_type if segment else "track"
         self._tree_missing(&self.properties_out, False)
         self._tree_missing(&self.traits_out, False)
@@ -2313,7 +2348,7 @@ cdef class _State:
                     return _FALL_BACK
                 if _string_span(&c, &key_start, &key_chars, &ascii) != _PLAIN:
                     return _FALL_BACK
-                field = _field_of(c.data + key_start, c.pos - 1 - key_start, names)
+                field = _field_of(c.data + key_start, c.pos - 1 - key_start, segment)
                 if _colon(&c) != _PLAIN:
                     return _FALL_BACK
                 if field >= 0:
@@ -2355,6 +2390,7 @@ cdef class _State:
                     scalar.kind = _SPAN
                     scalar.data = c.data + start
                     scalar.n = c.pos - 1 - start
+                    self.spanned |= (<uint32_t>1) << field
                 elif (field == _F_TIMESTAMP or field == _F_SENT_AT) and (
                         c.data[c.pos] == 0x2D or 0x30 <= c.data[c.pos] <= 0x39):
                     start = c.pos
@@ -2364,6 +2400,7 @@ cdef class _State:
                     scalar = &self.scalars[field]
                     scalar.kind = _INTEGER
                     scalar.integer = _integer(c.data + start, c.pos - start)
+                    self.spanned |= (<uint32_t>1) << field
                 elif field >= 0:
                     value = _plain_scalar(&c, _F_EVENT if field == _F_NAME else field)
                     if value is _NOT_PLAIN:
@@ -2384,6 +2421,7 @@ cdef class _State:
             return _FALL_BACK
         if self.scalars[_F_EVENT].kind == _OBJECT and fields[_F_EVENT] is None:
             self.scalars[_F_EVENT] = self.scalars[_F_NAME]
+            self.spanned |= (<uint32_t>1) << _F_EVENT
         return _PLAIN
 
     cdef void _tree_missing(self, Buffer* out, bint context):
