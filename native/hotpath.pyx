@@ -2328,6 +2328,7 @@ cdef class _State:
         self._tree_missing(&self.properties_out, False)
         self._tree_missing(&self.traits_out, False)
         self._tree_missing(&self.context_out, True)
+        self._forget_context()
         self.properties_keys = 0
         self.context_emitted = 0
         c.data = data
@@ -2424,21 +2425,21 @@ cdef class _State:
             self.spanned |= (<uint32_t>1) << _F_EVENT
         return _PLAIN
 
-    cdef void _tree_missing(self, Buffer* out, bint context):
+    cdef inline void _tree_missing(self, Buffer* out, bint context) noexcept:
         # An absent or null tree is an empty object (left open for context's own entries).
-        out.length = 1
         out.data[0] = b"{"
-        if not context:
-            out.length = 2
-            out.data[1] = b"}"
-        if context:
-            self.found_ip_present = False
-            self.found_user_agent_present = False
-            self.found_webdriver = False
-            self.found_ip = None
-            self.found_user_agent = None
-            self.found_library_name = None
-            self.deferred_user_agent = None
+        out.data[1] = b"}"
+        out.length = 1 if context else 2
+
+    cdef inline void _forget_context(self):
+        # What the last event's context held for the verdict and the source.
+        self.found_ip_present = False
+        self.found_user_agent_present = False
+        self.found_webdriver = False
+        self.found_ip = None
+        self.found_user_agent = None
+        self.found_library_name = None
+        self.deferred_user_agent = None
 
     cdef int _tree_at(self, _Cursor* c, Buffer* out, str root, bint scrub,
                       bint context) except -1:
@@ -2454,11 +2455,11 @@ cdef class _State:
         if c.data[c.pos] != 0x7B:
             return _FALL_BACK
         out.length = 0
+        # Set for each tree, so that one an exception left set is harmless.
         self.capturing = context
-        try:
-            return self._object(c, out, root, scrub, 1)
-        finally:
-            self.capturing = False
+        result = self._object(c, out, root, scrub, 1)
+        self.capturing = False
+        return result
 
     cdef int _object(self, _Cursor* c, Buffer* out, str root, bint scrub,
                      Py_ssize_t depth) except -1:
