@@ -25,8 +25,6 @@ from cpython.unicode cimport (
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
-    # What hash() gives an ASCII str or a bytes object with these bytes.
-    Py_hash_t _Py_HashBytes(const void* data, Py_ssize_t n)
 
 cdef extern from *:
     """
@@ -45,6 +43,28 @@ cdef extern from *:
                 Py_DECREF(old);
             }
         }
+    }
+
+    /* What hash() gives an ASCII str or a bytes object with these bytes. CPython 3.14 names
+       it Py_HashBuffer; before, it is _Py_HashBytes, whose declaration 3.13 moved to the
+       internal headers (the function is still exported), so it is declared here. */
+    #if PY_VERSION_HEX >= 0x030E0000
+    #define collector_hash_bytes Py_HashBuffer
+    #else
+    PyAPI_FUNC(Py_hash_t) _Py_HashBytes(const void *, Py_ssize_t);
+    #define collector_hash_bytes _Py_HashBytes
+    #endif
+
+    /* A zeroed table of `count` slots, aligned to a cache line, so that slots of a size
+       dividing 64 bytes never straddle two (calloc aligns to 16). Freed with free(). */
+    #include <stdlib.h>
+    #include <string.h>
+    static void *collector_table(size_t count, size_t size) {
+        void *table = NULL;
+        if (count > ((size_t)-1) / size) return NULL;
+        if (posix_memalign(&table, 64, count * size) != 0) return NULL;
+        memset(table, 0, count * size);
+        return table;
     }
 
     static PyObject *collector_record(PyObject *type, PyObject *topic, PyObject *key,
@@ -72,10 +92,12 @@ cdef extern from *:
     void __builtin_prefetch(const void* address) nogil
     int __builtin_ctz(unsigned int bits) nogil
     void collector_clear_list(list items)
+    Py_hash_t collector_hash_bytes(const void* data, Py_ssize_t n) noexcept nogil
+    void* collector_table(size_t count, size_t size) noexcept nogil
     object collector_record(object type, object topic, object key, object value, object headers)
 from libc.math cimport isfinite
 from libc.stdint cimport uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 from posix.unistd cimport getpid
 
@@ -491,7 +513,7 @@ cdef class Window:
             raise ValueError("window_ms must be positive")
         self.window_ms = window_ms
         self.capacity = 1024
-        self.slots = <_Slot*>calloc(self.capacity, sizeof(_Slot))
+        self.slots = <_Slot*>collector_table(self.capacity, sizeof(_Slot))
         if self.slots is NULL:
             raise MemoryError()
 
@@ -560,7 +582,7 @@ cdef class Window:
         cdef Py_ssize_t capacity = old_capacity
         while live * 4 > capacity:
             capacity *= 2
-        self.slots = <_Slot*>calloc(capacity, sizeof(_Slot))
+        self.slots = <_Slot*>collector_table(capacity, sizeof(_Slot))
         if self.slots is NULL:
             self.slots = old
             raise MemoryError()
@@ -659,10 +681,6 @@ cdef inline int _append_optional_str(Buffer* buf, object text) except -1:
     return _append_str(buf, <str>text)
 
 
-cdef inline int _field(Buffer* buf, bytes name, object text) except -1:
-    # `name` is the separator, the quoted name and the colon, e.g. b',"user_id":'.
-    _append(buf, name, len(name))
-    return _append_optional_str(buf, text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -983,11 +1001,19 @@ cdef struct _Name:
 
 cdef _Name _field_names[2][_MAX_FIELDS]
 cdef int _field_name_count[2]
-for _dialect, _names in enumerate((_FIELD_NAMES, _SEGMENT_FIELD_NAMES)):
-    _field_name_count[_dialect] = len(_names)
-    for _index, _name in enumerate(_names):
-        _field_names[_dialect][_index].data = NULL if _name is None else PyBytes_AS_STRING(_name)
-        _field_names[_dialect][_index].n = -1 if _name is None else len(_name)
+
+
+cdef int _name_fields(int dialect, tuple names) except -1:
+    cdef Py_ssize_t i
+    _field_name_count[dialect] = len(names)
+    for i, name in enumerate(names):
+        _field_names[dialect][i].data = NULL if name is None else PyBytes_AS_STRING(name)
+        _field_names[dialect][i].n = -1 if name is None else len(name)
+    return 0
+
+
+_name_fields(0, _FIELD_NAMES)
+_name_fields(1, _SEGMENT_FIELD_NAMES)
 
 
 cdef inline int _field_of(const unsigned char* key, Py_ssize_t n, bint segment) noexcept:
@@ -1398,7 +1424,7 @@ cdef class _Tokens:
     def __cinit__(self, Py_ssize_t limit):
         self.limit = limit
         self.capacity = 1024
-        self.slots = <_TokenSlot*>calloc(self.capacity, sizeof(_TokenSlot))
+        self.slots = <_TokenSlot*>collector_table(self.capacity, sizeof(_TokenSlot))
         if self.slots is NULL:
             raise MemoryError()
 
@@ -1430,7 +1456,7 @@ cdef class _Tokens:
             i = (i + 1) & mask
 
     cdef str get(self, const unsigned char* data, Py_ssize_t n, Py_hash_t h):
-        """The token of these bytes (h: their _Py_HashBytes, never 0), or None."""
+        """The token of these bytes (h: their collector_hash_bytes, never 0), or None."""
         cdef _TokenSlot* slot = self._slot(data, n, h)
         return None if slot.hash == 0 else <str>slot.token
 
@@ -1457,7 +1483,8 @@ cdef class _Tokens:
         cdef _TokenSlot* old = self.slots
         cdef Py_ssize_t old_capacity = self.capacity, i
         cdef _TokenSlot* moved
-        cdef _TokenSlot* grown = <_TokenSlot*>calloc(old_capacity * 2, sizeof(_TokenSlot))
+        cdef _TokenSlot* grown = <_TokenSlot*>collector_table(old_capacity * 2,
+                                                               sizeof(_TokenSlot))
         if grown is NULL:
             raise MemoryError()
         self.slots = grown
@@ -1785,7 +1812,7 @@ cdef class _State:
         cdef Py_ssize_t properties_keys = 0, i
         cdef Py_ssize_t identity
         cdef long long client_ms = 0, sent_ms = 0, skew = 0, ts
-        cdef Py_hash_t anonymous_hash = 0, identity_hash
+        cdef Py_hash_t anonymous_hash = 0, identity_hash = 0
         context = traits = properties = None
         if self.trees_as_bytes:
             fast = self._plain_event(data, n) == _PLAIN
@@ -1919,10 +1946,12 @@ cdef class _State:
         self._top_field(5, _F_PREVIOUS_ID)
         # The record's key: the first of these present (a span is never empty by now).
         identity = -1
-        for i in (_F_USER_ID, _F_ANONYMOUS_ID, _F_SESSION_ID):
-            if scalars[i].kind == _SPAN or fields[i]:
-                identity = i
-                break
+        if scalars[_F_USER_ID].kind == _SPAN or fields[_F_USER_ID]:
+            identity = _F_USER_ID
+        elif scalars[_F_ANONYMOUS_ID].kind == _SPAN or fields[_F_ANONYMOUS_ID]:
+            identity = _F_ANONYMOUS_ID
+        elif scalars[_F_SESSION_ID].kind == _SPAN or fields[_F_SESSION_ID]:
+            identity = _F_SESSION_ID
         key = None
         if identity >= 0:
             key = self._key(identity, &identity_hash)
@@ -2051,7 +2080,7 @@ cdef class _State:
         """hash() of the span's text, for the rate windows (an ASCII str hashes its bytes)."""
         cdef _Scalar* scalar = &self.scalars[field]
         if scalar.ascii:
-            return _Py_HashBytes(scalar.data, scalar.n)
+            return collector_hash_bytes(scalar.data, scalar.n)
         return hash(self._span_text(field))
 
     cdef inline int _check(self, str name, Py_ssize_t field) except -1:
@@ -2105,7 +2134,7 @@ cdef class _State:
                         scalar.ascii and not _needs_scrub_check(scalar.data, scalar.n)):
                     return 0
             elif self.top_tokenized[top]:
-                h = _Py_HashBytes(scalar.data, scalar.n)
+                h = collector_hash_bytes(scalar.data, scalar.n)
                 if h == 0:
                     h = 1
                 token = self.span_tokens.get(scalar.data, scalar.n, h)
@@ -2125,7 +2154,7 @@ cdef class _State:
         cdef _Scalar* scalar = &self.scalars[field]
         if scalar.kind == _SPAN:
             if scalar.ascii:
-                h[0] = _Py_HashBytes(scalar.data, scalar.n)
+                h[0] = collector_hash_bytes(scalar.data, scalar.n)
                 return PyBytes_FromStringAndSize(<const char*>scalar.data, scalar.n)
             self._span_text(field)
         value = self.fields[field]
@@ -2315,7 +2344,6 @@ cdef class _State:
         cdef bint segment = self.segment
         cdef _Scalar* scalar
         cdef list fields = self.fields
-        cdef Py_ssize_t i
         # One list for every event, emptied here: _one is done with the last event's. Only
         # the last event's spans and integers need their kind reset.
         collector_clear_list(fields)
@@ -2431,7 +2459,7 @@ cdef class _State:
         out.data[1] = b"}"
         out.length = 1 if context else 2
 
-    cdef inline void _forget_context(self):
+    cdef inline void _forget_context(self) noexcept:
         # What the last event's context held for the verdict and the source.
         self.found_ip_present = False
         self.found_user_agent_present = False
@@ -2455,7 +2483,7 @@ cdef class _State:
         if c.data[c.pos] != 0x7B:
             return _FALL_BACK
         out.length = 0
-        # Set for each tree, so that one an exception left set is harmless.
+        # Set anew for each tree, so a value left behind by an exception does no harm.
         self.capturing = context
         result = self._object(c, out, root, scrub, 1)
         self.capturing = False

@@ -636,29 +636,50 @@ def test_the_verdict_counts_anonymous_ids_as_sent_whatever_the_rules_make_of_the
     run_both(policy, [(events, Received(received_ms=NOW, user_agent=AGENTS[0]))], respell=False)
 
 
-def test_plain_and_decoded_events_count_an_id_alike_in_the_rate_windows() -> None:
+@pytest.mark.parametrize("rules", [None, {}])
+def test_plain_and_decoded_events_count_an_id_alike_in_the_rate_windows(
+    rules: dict[str, Any] | None,
+) -> None:
     # A plain event's ids are counted from its bytes, a decoded one's from their str; the
     # escape in the second of each pair sends it to the decoded path. Counted apart, the
-    # second would pass where the twin flags it and salts its key.
+    # second would pass where the twin flags it and salts its key. Without rules the user
+    # id itself is the key, not its token.
     policy = Settings(
-        bots=Bots(max_events_per_anonymous_id=1), hot_keys=HotKeys(max_events_per_key=1)
+        bots=Bots(max_events_per_anonymous_id=1),
+        hot_keys=HotKeys(max_events_per_key=1),
+        pii=Pii() if rules is None else Pii(rules=rules),
     )
     decoded = ', "properties": {"x": "\\u00e9"}}'
     events = []
-    for ids in ['"anonymous_id": "Zo\u00eb \U0001f642"', '"anonymous_id": "ann"',
-                '"session_id": "s-\u00e9"', '"user_id": "\u00e9-1"']:
+    for ids in [
+        '"anonymous_id": "Zo\u00eb \U0001f642"',
+        '"anonymous_id": "ann"',
+        '"session_id": "s-\u00e9"',
+        '"user_id": "\u00e9-1"',
+    ]:
         plain = f'{{"event": "e", {ids}}}'
         events += [plain.encode(), (plain[:-1] + decoded).encode()]
     run_both(policy, [(events, Received(received_ms=NOW, user_agent=AGENTS[0]))], respell=False)
 
 
-def test_native_and_python_agree_on_top_level_strings_past_the_length_limit() -> None:
+@pytest.mark.parametrize("dialect", ["track", "segment"])
+def test_native_and_python_agree_on_top_level_strings_past_the_length_limit(
+    dialect: str,
+) -> None:
     # Counted in characters, not bytes: four two-byte characters are within a limit of 4.
+    # Respelled for Segment, `event` becomes its `name`.
     policy = Settings(limits=Limits(max_string_length=4))
     events = [
-        f'{{"event": "e", "{field}": "{value}"}}'.encode()
-        for field in ["event", "event_id", "user_id", "anonymous_id", "session_id", "group_id",
-                      "previous_id"]
+        msgspec.json.encode({"event": "e", field: value} if field != "event" else {field: value})
+        for field in [
+            "event",
+            "event_id",
+            "user_id",
+            "anonymous_id",
+            "session_id",
+            "group_id",
+            "previous_id",
+        ]
         for value in ["abcd", "abcde", "\u00e9\u00e9\u00e9\u00e9", "\u00e9\u00e9\u00e9\u00e9\u00e9"]
     ]
-    run_both(policy, [(events, Received(received_ms=NOW))], respell=False)
+    run_both(policy, [(events, Received(received_ms=NOW, dialect=dialect))])
