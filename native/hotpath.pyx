@@ -1588,6 +1588,9 @@ cdef class _State:
     # `context` found for the bot verdict and the source.
     cdef bint trees_as_bytes
     cdef tuple notable_utf8
+    # The same as C strings, into notable_utf8's bytes.
+    cdef _Name* notable_names
+    cdef Py_ssize_t notable_count
     # Bit n set when a notable key is n bytes long (bit 63: 63 bytes or more), so that most
     # keys are passed over without a comparison.
     cdef uint64_t notable_lengths
@@ -1625,6 +1628,7 @@ cdef class _State:
         free(self.context_out.data)
         free(self.properties_out.data)
         free(self.traits_out.data)
+        free(self.notable_names)
 
     def __init__(self, twin, bytes secret):
         settings = twin.settings
@@ -1683,8 +1687,14 @@ cdef class _State:
         # decoded path.
         self.trees_as_bytes = not self.has_wildcard
         self.notable_utf8 = tuple(key.encode() for key in self.notable)
+        self.notable_count = len(self.notable_utf8)
+        self.notable_names = <_Name*>malloc(max(self.notable_count, 1) * sizeof(_Name))
+        if self.notable_names is NULL:
+            raise MemoryError()
         self.notable_lengths = 0
-        for name in self.notable_utf8:
+        for i, name in enumerate(self.notable_utf8):
+            self.notable_names[i].data = PyBytes_AS_STRING(name)
+            self.notable_names[i].n = len(name)
             self.notable_lengths |= (<uint64_t>1) << min(len(name), 63)
         self.ip_entry = _AddedEntry("ip", self._entry_policy("context", self.scrub_context, "ip"))
         self.user_agent_entry = _AddedEntry(
@@ -2037,28 +2047,45 @@ cdef class _State:
         self._write(buf, _F_PREVIOUS_ID)
         _append(buf, b',"context":', 11)
         if fast:
-            _append(buf, self.context_out.data, self.context_out.length)
+            value = self._plain_value(buf)
         else:
             _append_bytes(buf, _encode(context))
-        _append(buf, b',"properties":', 14)
-        if fast:
-            # Already the client's bytes when they pass through.
-            _append(buf, self.properties_out.data, self.properties_out.length)
-        elif passed:
-            _append_bytes(buf, bytes(raw_properties))
-        else:
-            _append_bytes(buf, _encode(properties))
-        _append(buf, b',"traits":', 10)
-        if fast:
-            _append(buf, self.traits_out.data, self.traits_out.length)
-        else:
+            _append(buf, b',"properties":', 14)
+            if passed:
+                _append_bytes(buf, bytes(raw_properties))
+            else:
+                _append_bytes(buf, _encode(properties))
+            _append(buf, b',"traits":', 10)
             _append_bytes(buf, _encode(traits))
-        _append(buf, b"}", 1)
-        value = PyBytes_FromStringAndSize(buf.data, buf.length)
+            _append(buf, b"}", 1)
+            value = PyBytes_FromStringAndSize(buf.data, buf.length)
         # Side results, read by process(): cheaper than a tuple per event.
         self.bot = bot
         self.salted = salt is not None
         return collector_record(_Record, topic, key, value, headers)
+
+    cdef bytes _plain_value(self, Buffer* buf):
+        """The record's value: `buf` (up to the context), then the three rewritten trees
+        (properties already the client's bytes when they pass through), each copied once,
+        straight into the bytes object."""
+        cdef Py_ssize_t n = (buf.length + self.context_out.length + 14
+                             + self.properties_out.length + 10 + self.traits_out.length + 1)
+        value = PyBytes_FromStringAndSize(NULL, n)
+        cdef char* out = PyBytes_AS_STRING(value)
+        memcpy(out, buf.data, buf.length)
+        out += buf.length
+        memcpy(out, self.context_out.data, self.context_out.length)
+        out += self.context_out.length
+        memcpy(out, b',"properties":', 14)
+        out += 14
+        memcpy(out, self.properties_out.data, self.properties_out.length)
+        out += self.properties_out.length
+        memcpy(out, b',"traits":', 10)
+        out += 10
+        memcpy(out, self.traits_out.data, self.traits_out.length)
+        out += self.traits_out.length
+        out[0] = b"}"
+        return value
 
     # -- Top-level fields, as spans of the event's bytes or as objects (see _Scalar) --
 
@@ -2763,15 +2790,14 @@ cdef class _State:
             self.found_library_name = _text(&peek, start, peek.pos - 1)
         return _PLAIN
 
-    cdef Py_ssize_t _notable(self, const unsigned char* key, Py_ssize_t n):
+    cdef inline Py_ssize_t _notable(self, const unsigned char* key, Py_ssize_t n) noexcept:
         """The key's index in notable_utf8, or -1."""
         cdef Py_ssize_t i
         if not (self.notable_lengths >> min(n, 63)) & 1:
             return -1
-        for i in range(len(self.notable_utf8)):
-            name = self.notable_utf8[i]
-            if (len(<bytes>name) == n and (n == 0 or (<const unsigned char*><bytes>name)[0] == key[0])
-                    and memcmp(<const char*><bytes>name, key, n) == 0):
+        for i in range(self.notable_count):
+            if (self.notable_names[i].n == n
+                    and memcmp(self.notable_names[i].data, key, n) == 0):
                 return i
         return -1
 
