@@ -3,9 +3,10 @@
 # Every function and class here has a pure-Python twin that is its specification, named in
 # its docstring; tests/unit/test_hotpath_parity.py feeds both the same random batches and
 # requires identical records, byte for byte. The twins define what happens; this file only
-# makes it cheaper: typed loops, C arithmetic for times and rates, dict caches for tokens,
-# truncated addresses and user-agent verdicts, and record values written straight into a
-# byte buffer instead of through an envelope object.
+# makes it cheaper: typed loops, C arithmetic for times and rates, caches for tokens,
+# truncated addresses and user-agent verdicts, an event's fields read from its bytes and kept
+# there while they can be, and record values written straight into a byte buffer instead of
+# through an envelope object.
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
@@ -163,7 +164,7 @@ cdef Py_ssize_t _SCRUB_CACHE_LENGTH = 256
 # The caches keyed by what clients write keep only keys of a sane length, so that their
 # memory stays bounded whatever the clients send (strings may be max_string_length long):
 # library names and addresses up to 64 characters, user agents and tokenized values up to
-# 1024.
+# 1024 (bytes, for the values tokenized from an event's bytes).
 cdef Py_ssize_t _LIBRARY_NAME_LIMIT = 64
 cdef Py_ssize_t _ADDRESS_LIMIT = 64
 cdef Py_ssize_t _CACHED_TEXT_LENGTH = 1024
