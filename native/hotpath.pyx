@@ -1406,6 +1406,7 @@ def split_object(bytes body not None, bytes sent_key not None):
 
 cdef struct _TokenSlot:
     Py_hash_t hash  # 0: empty
+    Py_ssize_t n  # the value's length in bytes (and the slot 32 bytes, in one cache line)
     PyObject* text  # the value's UTF-8, a bytes object the table holds a reference to
     PyObject* token  # its token, a str (a reference too)
 
@@ -1424,10 +1425,12 @@ cdef class _Tokens:
 
     def __cinit__(self, Py_ssize_t limit):
         self.limit = limit
-        self.capacity = 1024
-        self.slots = <_TokenSlot*>collector_table(self.capacity, sizeof(_TokenSlot))
+        # The capacity only once the table is there: __dealloc__ runs after a failed
+        # __cinit__ too.
+        self.slots = <_TokenSlot*>collector_table(1024, sizeof(_TokenSlot))
         if self.slots is NULL:
             raise MemoryError()
+        self.capacity = 1024
 
     def __dealloc__(self):
         self._release()
@@ -1451,7 +1454,7 @@ cdef class _Tokens:
         while True:
             slot = &self.slots[i]
             if slot.hash == 0 or (
-                    slot.hash == h and PyBytes_GET_SIZE(<object>slot.text) == n
+                    slot.hash == h and slot.n == n
                     and memcmp(PyBytes_AS_STRING(<object>slot.text), data, n) == 0):
                 return slot
             i = (i + 1) & mask
@@ -1475,6 +1478,7 @@ cdef class _Tokens:
         Py_INCREF(text)
         Py_INCREF(token)
         slot.hash = h
+        slot.n = PyBytes_GET_SIZE(text)
         slot.text = <PyObject*>text
         slot.token = <PyObject*>token
         self.used += 1
@@ -1493,7 +1497,7 @@ cdef class _Tokens:
         for i in range(old_capacity):
             if old[i].hash != 0:
                 moved = self._slot(<const unsigned char*>PyBytes_AS_STRING(<object>old[i].text),
-                                   PyBytes_GET_SIZE(<object>old[i].text), old[i].hash)
+                                   old[i].n, old[i].hash)
                 moved[0] = old[i]
         free(old)
         return 0
@@ -1688,10 +1692,12 @@ cdef class _State:
         # decoded path.
         self.trees_as_bytes = not self.has_wildcard
         self.notable_utf8 = tuple(key.encode() for key in self.notable)
-        self.notable_count = len(self.notable_utf8)
-        self.notable_names = <_Name*>malloc(max(self.notable_count, 1) * sizeof(_Name))
+        free(self.notable_names)
+        self.notable_count = 0
+        self.notable_names = <_Name*>malloc(max(len(self.notable_utf8), 1) * sizeof(_Name))
         if self.notable_names is NULL:
             raise MemoryError()
+        self.notable_count = len(self.notable_utf8)
         self.notable_lengths = 0
         for i, name in enumerate(self.notable_utf8):
             self.notable_names[i].data = PyBytes_AS_STRING(name)
