@@ -683,3 +683,17 @@ def test_native_and_python_agree_on_top_level_strings_past_the_length_limit(
         for value in ["abcd", "abcde", "\u00e9\u00e9\u00e9\u00e9", "\u00e9\u00e9\u00e9\u00e9\u00e9"]
     ]
     run_both(policy, [(events, Received(received_ms=NOW, dialect=dialect))])
+
+
+def test_native_and_python_agree_on_rules_for_keys_that_are_not_ascii() -> None:
+    # The byte path finds a rule's key among an object's keys by its UTF-8.
+    policy = Settings(pii=Pii(rules={"**.\u00e9mail": "tokenize", "**.caf\u00e9": "drop"}))
+    events = [
+        msgspec.json.encode(
+            {"event": "e", "properties": {"\u00e9mail": "a@b.co", "caf\u00e9": 1, "cafe": 2}}
+        ),
+        msgspec.json.encode(
+            {"event": "e", "context": {"\u00e9mail": "x"}, "traits": {"caf\u00e9": [1]}}
+        ),
+    ]
+    run_both(policy, [(events, Received(received_ms=NOW))], respell=False)
