@@ -163,8 +163,8 @@ cdef enum:
 cdef Py_ssize_t _SCRUB_CACHE_LENGTH = 256
 # The caches keyed by what clients write keep only keys of a sane length, so that their
 # memory stays bounded whatever the clients send (strings may be max_string_length long):
-# library names and addresses up to 64 characters, user agents and tokenized values up to
-# 1024 (bytes, for the values tokenized from an event's bytes).
+# library names and addresses up to 64 characters, user agents up to 1024 characters and
+# tokenized values up to 1024 bytes of UTF-8.
 cdef Py_ssize_t _LIBRARY_NAME_LIMIT = 64
 cdef Py_ssize_t _ADDRESS_LIMIT = 64
 cdef Py_ssize_t _CACHED_TEXT_LENGTH = 1024
@@ -1413,10 +1413,10 @@ cdef struct _TokenSlot:
 
 @cython.final
 cdef class _Tokens:
-    """Tokens of plain strings read from an event's bytes (user ids, mostly), in an
-    open-addressing table keyed by those bytes, so that looking one up makes no str. Holds at
-    most `limit` values of up to _CACHED_TEXT_LENGTH bytes; a full table starts over, as the
-    tokens dict does."""
+    """Tokens of the values tokenized lately, in an open-addressing table keyed by their
+    UTF-8, so that a value read from an event's bytes (a user id, mostly) is looked up with
+    no str made. Holds at most `limit` values of up to _CACHED_TEXT_LENGTH bytes; a full
+    table starts over."""
 
     cdef _TokenSlot* slots
     cdef Py_ssize_t capacity
@@ -1549,8 +1549,7 @@ cdef class _State:
     cdef _Scalar scalars[_MAX_FIELDS]
     # Bit n set when scalars[n] was made a span or an integer by the last _plain_event.
     cdef uint32_t spanned
-    cdef dict tokens
-    cdef _Tokens span_tokens
+    cdef _Tokens tokens
     cdef dict truncated
     cdef dict salts
     cdef dict topics
@@ -1648,8 +1647,7 @@ cdef class _State:
         self.library_sources = {}
         self.user_agents = [None] * _USER_AGENT_SLOTS
         self.fields = [None] * _FIELD_COUNT
-        self.tokens = {}
-        self.span_tokens = _Tokens(_TOKEN_CACHE_LIMIT)
+        self.tokens = _Tokens(_TOKEN_CACHE_LIMIT)
         self.truncated = {}
         self.salts = {}
         self.topics = dict(twin._topics)
@@ -2161,22 +2159,13 @@ cdef class _State:
         """The PII rules on a top-level field (`top` indexes collector.pii._TOP_LEVEL). A
         span no rule changes stays a span; a span to tokenize is looked up by its bytes."""
         cdef _Scalar* scalar = &self.scalars[field]
-        cdef Py_hash_t h
         if scalar.kind == _SPAN:
             if self.top_actions[top] is None:
                 if not self.top_scrub[top] or (
                         scalar.ascii and not _needs_scrub_check(scalar.data, scalar.n)):
                     return 0
             elif self.top_tokenized[top]:
-                h = collector_hash_bytes(scalar.data, scalar.n)
-                if h == 0:
-                    h = 1
-                token = self.span_tokens.get(scalar.data, scalar.n, h)
-                if token is None:
-                    text = PyBytes_FromStringAndSize(<const char*>scalar.data, scalar.n)
-                    token = self._token_of(text)
-                    self.span_tokens.put(text, h, token)
-                self.fields[field] = token
+                self.fields[field] = self._token_of(scalar.data, scalar.n, None)
                 scalar.kind = _OBJECT
                 return 0
             self._span_text(field)
@@ -2905,15 +2894,29 @@ cdef class _State:
         return self._token(text)
 
     cdef str _token(self, str value):
-        cdef PyObject* cached = PyDict_GetItem(self.tokens, value)
-        if cached is not NULL:
-            return <str>cached
-        token = self._token_of(value.encode("utf-8", "surrogatepass"))
-        _remember(self.tokens, value, token, _CACHED_TEXT_LENGTH, _TOKEN_CACHE_LIMIT)
-        return token
+        cdef Py_ssize_t n
+        cdef const char* data
+        if PyUnicode_IS_ASCII(value):
+            # An ASCII str's own bytes are its UTF-8.
+            data = PyUnicode_AsUTF8AndSize(value, &n)
+            return self._token_of(<const unsigned char*>data, n, None)
+        utf8 = value.encode("utf-8", "surrogatepass")
+        return self._token_of(<const unsigned char*>PyBytes_AS_STRING(utf8),
+                              PyBytes_GET_SIZE(utf8), utf8)
 
-    cdef str _token_of(self, bytes utf8):
-        return _blake2b(utf8, key=self.secret_key, digest_size=16).hexdigest()
+    cdef str _token_of(self, const unsigned char* data, Py_ssize_t n, bytes utf8):
+        """The token of the value whose UTF-8 is data[:n] (`utf8`, when the caller has it
+        as bytes already), from the table or made and kept there."""
+        cdef Py_hash_t h = collector_hash_bytes(data, n)
+        if h == 0:
+            h = 1
+        token = self.tokens.get(data, n, h)
+        if token is None:
+            if utf8 is None:
+                utf8 = PyBytes_FromStringAndSize(<const char*>data, n)
+            token = _blake2b(utf8, key=self.secret_key, digest_size=16).hexdigest()
+            self.tokens.put(utf8, h, token)
+        return token
 
     cdef object _dead_letter(self, str topic, bytes raw, object rejection, long long now):
         value = self.redact(raw).encode()[:_DLQ_VALUE_BYTES]
