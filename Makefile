@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 .PHONY: setup run test test-sanitize lint bench loadtest kafka-up kafka-down clean
 
 # Reinstall (and so rebuild the native module) when the package definition or Cython changes.
-$(INSTALLED): pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd)
+$(INSTALLED): pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd native/*.h)
 	scripts/install-native-libs
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 'setuptools>=77' 'cython>=3.1,<4'

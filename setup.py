@@ -36,6 +36,7 @@ extensions = [
     Extension(
         "collector._hotpath",
         ["native/hotpath.pyx"],
+        include_dirs=["native"],
         extra_compile_args=flags,
         extra_link_args=link_flags,
     )
@@ -45,6 +46,7 @@ if Path("/usr/include/librdkafka/rdkafka.h").exists():
         Extension(
             "collector._producer",
             ["native/producer.pyx"],
+            include_dirs=["native"],
             libraries=["rdkafka"],
             extra_compile_args=flags,
             extra_link_args=link_flags,

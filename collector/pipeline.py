@@ -45,7 +45,8 @@ class Rejection(msgspec.Struct, frozen=True):
 
 
 class Outcome(msgspec.Struct, kw_only=True):
-    records: list[Record]
+    # A list here; the native pipeline's is its Records, one buffer for the whole batch.
+    records: Sequence[Record]
     rejected: list[Rejection]
     # Counts are plain dicts rather than Counters, which cost a Python-level __init__ each
     # per request. How many of the records go to each topic, for the sink's metrics:
@@ -87,7 +88,8 @@ class Pipeline:
         )
 
     def process(self, events: Sequence[bytes], received: Received) -> Outcome:
-        outcome = Outcome(records=[], rejected=[])
+        records: list[Record] = []
+        outcome = Outcome(records=records, rejected=[])
         now = received.received_ms
         dlq = self._topics[received.source or "web"] + ".dlq"
         for index, raw in enumerate(events):
@@ -97,7 +99,7 @@ class Pipeline:
                 )
             except Rejected as rejected:
                 outcome.rejected.append(Rejection(index, rejected.reason, rejected.detail))
-                outcome.records.append(self._dead_letter(dlq, bytes(raw), rejected, received))
+                records.append(self._dead_letter(dlq, bytes(raw), rejected, received))
                 outcome.per_topic[dlq] = outcome.per_topic.get(dlq, 0) + 1
                 continue
             outcome.accepted += 1
@@ -120,7 +122,7 @@ class Pipeline:
                 topic = self.settings.topics.bots
             else:
                 topic = self._topics[event.source]
-            outcome.records.append(Record(topic, key, self._encode(event), headers))
+            records.append(Record(topic, key, self._encode(event), headers))
             outcome.per_topic[topic] = outcome.per_topic.get(topic, 0) + 1
         return outcome
 

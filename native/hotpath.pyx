@@ -18,6 +18,7 @@ from cpython.datetime cimport (
 from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
 from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
+from cpython.pycapsule cimport PyCapsule_New
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.set cimport PySet_Contains
 from cpython.unicode cimport (
@@ -26,6 +27,20 @@ from cpython.unicode cimport (
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
+
+cdef extern from "records.h":
+    const char* COLLECTOR_RECORDS_CAPSULE
+    ctypedef struct collector_record_span:
+        PyObject* topic
+        PyObject* headers
+        Py_ssize_t key_at
+        Py_ssize_t key_n
+        Py_ssize_t value_at
+        Py_ssize_t value_n
+    ctypedef struct collector_records_view:
+        const char* data
+        const collector_record_span* spans
+        Py_ssize_t count
 
 cdef extern from *:
     """
@@ -682,6 +697,100 @@ cdef inline int _append_optional_str(Buffer* buf, object text) except -1:
     return _append_str(buf, <str>text)
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Records (twin: a list of collector.pipeline.Record)
+
+@cython.final
+cdef class Records:
+    """A batch's Kafka records, their keys and values in one buffer (see native/records.h):
+    the native producer hands them to librdkafka as they are, so a record costs no Python
+    objects on its way. As a sequence it is the twin's list: each item a Record, made when
+    asked for."""
+
+    cdef Buffer data
+    cdef collector_record_span* spans
+    cdef Py_ssize_t count
+    cdef Py_ssize_t capacity
+    cdef collector_records_view view
+
+    def __cinit__(self, Py_ssize_t expected=16):
+        # About what a batch of web events takes, so that most batches never grow.
+        self.capacity = max(expected, 16)
+        self.spans = <collector_record_span*>malloc(
+            self.capacity * sizeof(collector_record_span))
+        if self.spans is NULL:
+            raise MemoryError()
+        self.data.data = NULL
+        self.data.length = 0
+        self.data.capacity = self.capacity * 768
+        self.data.data = <char*>malloc(self.data.capacity)
+        if self.data.data is NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        for i in range(self.count):
+            Py_XDECREF(self.spans[i].topic)
+            Py_XDECREF(self.spans[i].headers)
+        free(self.spans)
+        free(self.data.data)
+
+    cdef int add(self, object topic, object headers, Py_ssize_t key_at, Py_ssize_t key_n,
+                 Py_ssize_t value_at) except -1:
+        """A record whose value is the buffer from value_at on (its key before it, if any)."""
+        cdef collector_record_span* grown
+        if self.count == self.capacity:
+            grown = <collector_record_span*>realloc(
+                self.spans, 2 * self.capacity * sizeof(collector_record_span))
+            if grown is NULL:
+                raise MemoryError()
+            self.spans = grown
+            self.capacity *= 2
+        cdef collector_record_span* span = &self.spans[self.count]
+        Py_INCREF(topic)
+        Py_INCREF(headers)
+        span.topic = <PyObject*>topic
+        span.headers = <PyObject*>headers
+        span.key_at = key_at
+        span.key_n = key_n
+        span.value_at = value_at
+        span.value_n = self.data.length - value_at
+        self.count += 1
+        return 0
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, Py_ssize_t index):
+        if index < 0:
+            index += self.count
+        if not 0 <= index < self.count:
+            raise IndexError("record index out of range")
+        cdef collector_record_span* span = &self.spans[index]
+        key = None
+        if span.key_at >= 0:
+            key = PyBytes_FromStringAndSize(self.data.data + span.key_at, span.key_n)
+        value = PyBytes_FromStringAndSize(self.data.data + span.value_at, span.value_n)
+        return collector_record(_Record, <object>span.topic, key, value,
+                                <object>span.headers)
+
+    def __iter__(self):
+        cdef Py_ssize_t index
+        for index in range(self.count):
+            yield self[index]
+
+    def __repr__(self):
+        return f"<Records: {self.count} records, {self.data.length} bytes>"
+
+    def _view(self):
+        """The layout, for the native producer: a capsule named COLLECTOR_RECORDS_CAPSULE,
+        valid while this object lives and is not added to."""
+        self.view.data = self.data.data
+        self.view.spans = self.spans
+        self.view.count = self.count
+        return PyCapsule_New(&self.view, COLLECTOR_RECORDS_CAPSULE, NULL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1713,7 +1822,7 @@ cdef class _State:
         }
 
     def process(self, events, received):
-        cdef list records = []
+        cdef Records records
         cdef list rejected = []
         cdef object bots = {}
         cdef dict per_topic = {}
@@ -1722,8 +1831,7 @@ cdef class _State:
         cdef Py_ssize_t run = 0
         cdef long long accepted = 0, dropped = 0, salted = 0
         cdef long long now = received.received_ms
-        cdef Py_ssize_t index
-        cdef Buffer buf
+        cdef Py_ssize_t index, mark
         # Events split natively (Events) are read in place, and are known not to nest too deep;
         # any other sequence's items through the buffer protocol (any other iterable is
         # made a list first, as the twin takes any).
@@ -1738,11 +1846,7 @@ cdef class _State:
             events = list(events)
         count = len(events)
         _check_fork()
-        buf.capacity = 1024
-        buf.length = 0
-        buf.data = <char*>malloc(buf.capacity)
-        if buf.data is NULL:
-            raise MemoryError()
+        records = Records(count)
         self.received_at[0] = self.received_at[25] = b'"'
         _format_ms_into(self.received_at + 1, now)
         batch_sent = received.sent_ms
@@ -1755,47 +1859,46 @@ cdef class _State:
         decode = _decode_event if received.dialect == "track" else None
         self.segment = decode is None
         self.default_type = received.default_type
-        try:
-            for index in range(count):
-                raw = None
-                if split is not None:
-                    data = body + split.bounds[2 * index]
-                    n = split.bounds[2 * index + 1] - split.bounds[2 * index]
-                else:
-                    raw = events[index]
-                    PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
-                    data = <const unsigned char*>view.buf
-                    n = view.len
-                try:
-                    record = self._one(raw, data, n, split is not None, now, batch_sent,
-                                       client_ip, user_agent_header, source_override, decode,
-                                       received, &buf)
-                except _Rejected as rejection:
-                    rejected.append(_Rejection(index, rejection.reason, rejection.detail))
-                    records.append(self._dead_letter(
-                        dlq, PyBytes_FromStringAndSize(<const char*>data, n), rejection, now))
-                    per_topic[dlq] = per_topic.get(dlq, 0) + 1
+        for index in range(count):
+            raw = None
+            if split is not None:
+                data = body + split.bounds[2 * index]
+                n = split.bounds[2 * index + 1] - split.bounds[2 * index]
+            else:
+                raw = events[index]
+                PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
+                data = <const unsigned char*>view.buf
+                n = view.len
+            # What an event rejected or dropped halfway wrote is taken back.
+            mark = records.data.length
+            try:
+                topic = self._one(raw, data, n, split is not None, now, batch_sent, client_ip,
+                                  user_agent_header, source_override, decode, received,
+                                  records)
+            except _Rejected as rejection:
+                records.data.length = mark
+                rejected.append(_Rejection(index, rejection.reason, rejection.detail))
+                self._dead_letter(records, dlq, PyBytes_FromStringAndSize(<const char*>data, n),
+                                  rejection, now)
+                per_topic[dlq] = per_topic.get(dlq, 0) + 1
+                continue
+            finally:
+                if raw is not None:
+                    PyBuffer_Release(&view)
+            accepted += 1
+            if self.bot is not None:
+                bots[self.bot] = bots.get(self.bot, 0) + 1
+                if topic is None:
+                    records.data.length = mark
+                    dropped += 1
                     continue
-                finally:
-                    if raw is not None:
-                        PyBuffer_Release(&view)
-                accepted += 1
-                if self.bot is not None:
-                    bots[self.bot] = bots.get(self.bot, 0) + 1
-                    if record is None:
-                        dropped += 1
-                        continue
-                if self.salted:
-                    salted += 1
-                records.append(record)
-                topic = (<tuple>record)[0]
-                if topic is not run_topic:
-                    if run:
-                        per_topic[run_topic] = per_topic.get(run_topic, 0) + run
-                    run_topic, run = topic, 0
-                run += 1
-        finally:
-            free(buf.data)
+            if self.salted:
+                salted += 1
+            if topic is not run_topic:
+                if run:
+                    per_topic[run_topic] = per_topic.get(run_topic, 0) + run
+                run_topic, run = topic, 0
+            run += 1
         if run:
             per_topic[run_topic] = per_topic.get(run_topic, 0) + run
         outcome = _Outcome(records=records, rejected=rejected, per_topic=per_topic, bots=bots)
@@ -1807,7 +1910,9 @@ cdef class _State:
     cdef object _one(self, object raw, const unsigned char* data, Py_ssize_t n, bint shallow,
                     long long now, object batch_sent, object client_ip,
                     object user_agent_header, object source_override, object decode,
-                    object received, Buffer* buf):
+                    object received, Records records):
+        """Adds the event's record to `records`; its topic, or None when it is dropped as a
+        bot (the verdict in self.bot either way). Raises _Rejected."""
         # normalize (twin: collector.normalize.normalize). `raw` is the event's object, or
         # None when it is read in place from its body (then made only if it is decoded);
         # `shallow` when it is known to nest no deeper than the pipeline takes.
@@ -1967,9 +2072,13 @@ cdef class _State:
             identity = _F_ANONYMOUS_ID
         elif scalars[_F_SESSION_ID].kind == _SPAN or fields[_F_SESSION_ID]:
             identity = _F_SESSION_ID
-        key = None
+        # The key goes into the batch's buffer first, the value right after it.
+        cdef Buffer* out = &records.data
+        cdef Py_ssize_t key_at = -1, key_n = 0, value_at
         if identity >= 0:
-            key = self._key(identity, &identity_hash)
+            key_at = out.length
+            self._key(identity, &identity_hash, out)
+            key_n = out.length - key_at
             self.per_key.prefetch(identity_hash)
         if not self.drop_bots:
             bot = self._verdict(ip, webdriver, user_agent, anonymous_hashed, anonymous_hash,
@@ -1989,15 +2098,18 @@ cdef class _State:
             headers = self.type_headers[event_type] = (
                 self.common + (("event_type", event_type.encode()),))
         salt = None
-        if key is not None:
+        if key_at >= 0:
             # Counted by the identity's hash, rather than by its bytes as the twin counts:
             # one is the other's UTF-8, so the counts are the same.
             if self.per_key.hit_hash(identity_hash, now) > self.max_per_key:
+                key = PyBytes_FromStringAndSize(out.data + key_at, key_n)
                 salt = self.salts.get(key, 0)
                 self.salts[key] = (salt + 1) % self.salts_n
                 if len(self.salts) > _SALT_LIMIT:
                     self.salts.clear()
-                key = key + b"#" + str(salt).encode()
+                # The key is still the last thing in the buffer.
+                _append_bytes(out, b"#" + str(salt).encode())
+                key_n = out.length - key_at
                 headers = headers + (("salt", str(salt).encode()),)
         if bot is not None:
             headers = headers + (("bot", bot.encode()),)
@@ -2006,91 +2118,90 @@ cdef class _State:
             topic = self.topics[source]
 
         # encode (twin: msgspec encoding of collector.envelope.Activity)
-        buf.length = 0
-        _append(buf, b'{"event_id":', 12)
+        value_at = out.length
+        _append(out, b'{"event_id":', 12)
         if new_id:
-            _append_uuid7(buf, now)
+            _append_uuid7(out, now)
         else:
-            self._write(buf, _F_EVENT_ID)
-        _append(buf, b',"kind":"activity","type":', 26)
-        _append_str(buf, event_type)
-        _append(buf, b',"event":', 9)
-        self._write(buf, _F_EVENT)
-        _append(buf, b',"source":', 10)
-        _append_str(buf, source)
-        _append(buf, b',"received_at":', 15)
-        _append(buf, self.received_at, 26)
-        _append(buf, b',"sent_at":', 11)
+            self._write(out, _F_EVENT_ID)
+        _append(out, b',"kind":"activity","type":', 26)
+        _append_str(out, event_type)
+        _append(out, b',"event":', 9)
+        self._write(out, _F_EVENT)
+        _append(out, b',"source":', 10)
+        _append_str(out, source)
+        _append(out, b',"received_at":', 15)
+        _append(out, self.received_at, 26)
+        _append(out, b',"sent_at":', 11)
         if has_sent:
-            _append_ms(buf, sent_ms)
+            _append_ms(out, sent_ms)
         else:
-            _append(buf, b"null", 4)
-        _append(buf, b',"client_ts":', 13)
+            _append(out, b"null", 4)
+        _append(out, b',"client_ts":', 13)
         if has_client:
-            _append_ms(buf, client_ms)
+            _append_ms(out, client_ms)
         else:
-            _append(buf, b"null", 4)
-        _append(buf, b',"ts":', 6)
+            _append(out, b"null", 4)
+        _append(out, b',"ts":', 6)
         if ts == now:
-            _append(buf, self.received_at, 26)
+            _append(out, self.received_at, 26)
         else:
-            _append_ms(buf, ts)
-        _append(buf, b',"skew_ms":', 11)
+            _append_ms(out, ts)
+        _append(out, b',"skew_ms":', 11)
         if has_sent:
-            _append_integer(buf, skew)
+            _append_integer(out, skew)
         else:
-            _append(buf, b"null", 4)
-        _append(buf, b',"user_id":', 11)
-        self._write(buf, _F_USER_ID)
-        _append(buf, b',"anonymous_id":', 16)
-        self._write(buf, _F_ANONYMOUS_ID)
-        _append(buf, b',"session_id":', 14)
-        self._write(buf, _F_SESSION_ID)
-        _append(buf, b',"group_id":', 12)
-        self._write(buf, _F_GROUP_ID)
-        _append(buf, b',"previous_id":', 15)
-        self._write(buf, _F_PREVIOUS_ID)
-        _append(buf, b',"context":', 11)
+            _append(out, b"null", 4)
+        _append(out, b',"user_id":', 11)
+        self._write(out, _F_USER_ID)
+        _append(out, b',"anonymous_id":', 16)
+        self._write(out, _F_ANONYMOUS_ID)
+        _append(out, b',"session_id":', 14)
+        self._write(out, _F_SESSION_ID)
+        _append(out, b',"group_id":', 12)
+        self._write(out, _F_GROUP_ID)
+        _append(out, b',"previous_id":', 15)
+        self._write(out, _F_PREVIOUS_ID)
+        _append(out, b',"context":', 11)
         if fast:
-            value = self._plain_value(buf)
+            self._append_trees(out)
         else:
-            _append_bytes(buf, _encode(context))
-            _append(buf, b',"properties":', 14)
+            _append_bytes(out, _encode(context))
+            _append(out, b',"properties":', 14)
             if passed:
-                _append_bytes(buf, bytes(raw_properties))
+                _append_bytes(out, bytes(raw_properties))
             else:
-                _append_bytes(buf, _encode(properties))
-            _append(buf, b',"traits":', 10)
-            _append_bytes(buf, _encode(traits))
-            _append(buf, b"}", 1)
-            value = PyBytes_FromStringAndSize(buf.data, buf.length)
+                _append_bytes(out, _encode(properties))
+            _append(out, b',"traits":', 10)
+            _append_bytes(out, _encode(traits))
+            _append(out, b"}", 1)
         # Side results, read by process(): cheaper than a tuple per event.
         self.bot = bot
         self.salted = salt is not None
-        return collector_record(_Record, topic, key, value, headers)
+        records.add(topic, headers, key_at, key_n, value_at)
+        return topic
 
-    cdef bytes _plain_value(self, Buffer* buf):
-        """The record's value: `buf` (up to the context), then the three rewritten trees
-        (properties already the client's bytes when they pass through), each copied once,
-        straight into the bytes object."""
-        cdef Py_ssize_t n = (buf.length + self.context_out.length + 14
-                             + self.properties_out.length + 10 + self.traits_out.length + 1)
-        value = PyBytes_FromStringAndSize(NULL, n)
-        cdef char* out = PyBytes_AS_STRING(value)
-        memcpy(out, buf.data, buf.length)
-        out += buf.length
-        memcpy(out, self.context_out.data, self.context_out.length)
-        out += self.context_out.length
-        memcpy(out, b',"properties":', 14)
-        out += 14
-        memcpy(out, self.properties_out.data, self.properties_out.length)
-        out += self.properties_out.length
-        memcpy(out, b',"traits":', 10)
-        out += 10
-        memcpy(out, self.traits_out.data, self.traits_out.length)
-        out += self.traits_out.length
-        out[0] = b"}"
-        return value
+    cdef int _append_trees(self, Buffer* out) except -1:
+        """The rest of a plain event's record value, after `"context":`: the three rewritten
+        trees (properties already the client's bytes when they pass through), each copied
+        once."""
+        cdef Py_ssize_t n = (self.context_out.length + 14 + self.properties_out.length + 10
+                             + self.traits_out.length + 1)
+        _reserve(out, n)
+        cdef char* at = out.data + out.length
+        memcpy(at, self.context_out.data, self.context_out.length)
+        at += self.context_out.length
+        memcpy(at, b',"properties":', 14)
+        at += 14
+        memcpy(at, self.properties_out.data, self.properties_out.length)
+        at += self.properties_out.length
+        memcpy(at, b',"traits":', 10)
+        at += 10
+        memcpy(at, self.traits_out.data, self.traits_out.length)
+        at += self.traits_out.length
+        at[0] = b"}"
+        out.length += n
+        return 0
 
     # -- Top-level fields, as spans of the event's bytes or as objects (see _Scalar) --
 
@@ -2172,17 +2283,18 @@ cdef class _State:
         self.fields[field] = self._top(top, self.fields[field])
         return 0
 
-    cdef bytes _key(self, Py_ssize_t field, Py_hash_t* h):
-        """The field's UTF-8, as the record's key, and in h its text's hash()."""
+    cdef int _key(self, Py_ssize_t field, Py_hash_t* h, Buffer* out) except -1:
+        """The field's UTF-8, as the record's key, appended to `out`; in h its text's
+        hash()."""
         cdef _Scalar* scalar = &self.scalars[field]
         if scalar.kind == _SPAN:
             if scalar.ascii:
                 h[0] = collector_hash_bytes(scalar.data, scalar.n)
-                return PyBytes_FromStringAndSize(<const char*>scalar.data, scalar.n)
+                return _append(out, <const char*>scalar.data, scalar.n)
             self._span_text(field)
         value = self.fields[field]
         h[0] = hash(value)
-        return _utf8(value)
+        return _append_bytes(out, _utf8(value))
 
     cdef inline int _write(self, Buffer* buf, Py_ssize_t field) except -1:
         # A span is a plain string: its bytes are what msgspec would write.
@@ -2918,7 +3030,8 @@ cdef class _State:
             self.tokens.put(utf8, h, token)
         return token
 
-    cdef object _dead_letter(self, str topic, bytes raw, object rejection, long long now):
+    cdef int _dead_letter(self, Records records, str topic, bytes raw, object rejection,
+                          long long now) except -1:
         value = self.redact(raw).encode()[:_DLQ_VALUE_BYTES]
         headers = (
             ("tenant", self.tenant),
@@ -2927,7 +3040,9 @@ cdef class _State:
             ("error_detail", _scrub(rejection.detail).encode()),
             ("received_at_ms", str(now).encode()),
         )
-        return collector_record(_Record, topic, None, value, headers)
+        cdef Py_ssize_t value_at = records.data.length
+        _append_bytes(&records.data, value)
+        return records.add(topic, headers, -1, 0, value_at)
 
 
 cdef inline int _remember(dict cache, str key, object value, Py_ssize_t longest,

@@ -8,17 +8,40 @@
 # - no Python call per record, neither to produce nor for its delivery report;
 # - values are not copied: librdkafka points at the records' bytes, which this module keeps
 #   alive until the last report of their request;
+# - the native pipeline's batches (collector._hotpath.Records) are read from their one
+#   buffer (native/records.h), with no Python object per record;
 # - a request's reports are counted in a C struct; only a finished request costs Python work.
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdlib cimport free, malloc, realloc
 
 from collector.sinks.producer import Refused
+
+try:
+    from collector._hotpath import Records as _Records
+except ImportError:  # the native pipeline not built: records come as tuples only
+    _Records = None
+
+
+cdef extern from "records.h":
+    const char* COLLECTOR_RECORDS_CAPSULE
+    ctypedef struct collector_record_span:
+        PyObject* topic
+        PyObject* headers
+        Py_ssize_t key_at
+        Py_ssize_t key_n
+        Py_ssize_t value_at
+        Py_ssize_t value_n
+    ctypedef struct collector_records_view:
+        const char* data
+        const collector_record_span* spans
+        Py_ssize_t count
 
 
 cdef extern from "librdkafka/rdkafka.h" nogil:
@@ -151,6 +174,27 @@ cdef object _report(Request* request):
     return result
 
 
+cdef rd_kafka_headers_t* _headers(object record_headers) except NULL:
+    """A record's headers as librdkafka's list (which the produce call then owns)."""
+    cdef const char* name
+    cdef Py_ssize_t name_size
+    # A list of (name, value) pairs too, as the twin takes; the pipeline's are a tuple.
+    if type(record_headers) is not tuple:
+        record_headers = tuple(record_headers)
+    cdef rd_kafka_headers_t* headers = rd_kafka_headers_new(len(record_headers))
+    try:
+        for header_name, header_value in <tuple>record_headers:
+            name = PyUnicode_AsUTF8AndSize(header_name, &name_size)
+            rd_kafka_header_add(
+                headers, name, name_size, PyBytes_AS_STRING(<bytes?>header_value),
+                PyBytes_GET_SIZE(header_value),
+            )
+    except BaseException:
+        rd_kafka_headers_destroy(headers)
+        raise
+    return headers
+
+
 # Its fields hold no references that could make a cycle, and __dealloc__ needs `topics` to
 # destroy the topic handles before the producer: the collector must not clear it first.
 @cython.no_gc_clear
@@ -209,22 +253,28 @@ cdef class Producer:
     def send(self, records, object token):
         """Hand every record to librdkafka; their reports come back from `poll` with `token`.
 
-        Returns None while reports are due, or the report tuple itself when they all came back
-        already. Raises BufferError when librdkafka's queue is full and Refused when it
-        refuses a record; records handed over before that may still be delivered, and their
-        reports are then dropped.
+        `records` is a sequence of (topic, key, value, headers) tuples, or the native
+        pipeline's Records, read straight from its buffer. Returns None while reports are
+        due, or the report tuple itself when they all came back already. Raises BufferError
+        when librdkafka's queue is full and Refused when it refuses a record; records handed
+        over before that may still be delivered, and their reports are then dropped.
         """
-        cdef list items = records if type(records) is list else list(records)
-        cdef Py_ssize_t count = len(items), index = 0, name_size
+        cdef const collector_records_view* batch = NULL
+        if _Records is not None and type(records) is _Records:
+            items = records
+            batch = <const collector_records_view*>PyCapsule_GetPointer(
+                records._view(), COLLECTOR_RECORDS_CAPSULE)
+        else:
+            items = records if type(records) is list else list(records)
+        cdef Py_ssize_t count = len(items), index = 0
+        cdef const collector_record_span* span
         cdef tuple record
         cdef Request* request = <Request*>malloc(sizeof(Request))
         cdef rd_kafka_headers_t* headers
-        cdef rd_kafka_topic_t* rkt
         cdef rd_kafka_resp_err_t err
-        cdef const char* name
         cdef const char* key_data
-        cdef char* value_data
-        cdef Py_ssize_t key_size
+        cdef const char* value_data
+        cdef Py_ssize_t key_size, value_size
         if request == NULL:
             raise MemoryError()
         request.pending = count + 1
@@ -236,37 +286,32 @@ cdef class Producer:
         Py_INCREF(items)
         try:
             while index < count:
-                # Indexed rather than unpacked: unpacking a tuple subtype (Record) goes
-                # through the iterator protocol.
-                item = items[index]
-                if not PyTuple_Check(item) or PyTuple_GET_SIZE(item) != 4:
-                    raise TypeError("a record is a (topic, key, value, headers) tuple")
-                record = <tuple>item
-                topic, key, value, record_headers = record[0], record[1], record[2], record[3]
-                rkt = self._topic(topic)
-                if key is None:
-                    key_data, key_size = NULL, 0
+                if batch is not NULL:
+                    span = &batch.spans[index]
+                    topic = <object>span.topic
+                    record_headers = <object>span.headers
+                    key_data = NULL if span.key_at < 0 else batch.data + span.key_at
+                    key_size = span.key_n if span.key_at >= 0 else 0
+                    value_data = batch.data + span.value_at
+                    value_size = span.value_n
                 else:
-                    key_data, key_size = PyBytes_AS_STRING(<bytes?>key), PyBytes_GET_SIZE(key)
-                value_data = PyBytes_AS_STRING(<bytes?>value)
-                # A list of (name, value) pairs too, as the twin takes; the pipeline's are a
-                # tuple.
-                if type(record_headers) is not tuple:
-                    record_headers = tuple(record_headers)
-                headers = rd_kafka_headers_new(len(record_headers))
-                try:
-                    for header_name, header_value in <tuple>record_headers:
-                        name = PyUnicode_AsUTF8AndSize(header_name, &name_size)
-                        rd_kafka_header_add(
-                            headers, name, name_size, PyBytes_AS_STRING(<bytes?>header_value),
-                            PyBytes_GET_SIZE(header_value),
-                        )
-                except BaseException:
-                    rd_kafka_headers_destroy(headers)
-                    raise
+                    # Indexed rather than unpacked: unpacking a tuple subtype (Record) goes
+                    # through the iterator protocol.
+                    item = (<list>items)[index]
+                    if not PyTuple_Check(item) or PyTuple_GET_SIZE(item) != 4:
+                        raise TypeError("a record is a (topic, key, value, headers) tuple")
+                    record = <tuple>item
+                    topic, key, value, record_headers = record[0], record[1], record[2], record[3]
+                    if key is None:
+                        key_data, key_size = NULL, 0
+                    else:
+                        key_data, key_size = PyBytes_AS_STRING(<bytes?>key), PyBytes_GET_SIZE(key)
+                    value_data = PyBytes_AS_STRING(<bytes?>value)
+                    value_size = PyBytes_GET_SIZE(value)
+                headers = _headers(record_headers)
                 err = collector_produce(
-                    self.rk, rkt, key_data, key_size, value_data, PyBytes_GET_SIZE(value),
-                    headers, request,
+                    self.rk, self._topic(topic), key_data, key_size, <void*>value_data,
+                    value_size, headers, request,
                 )
                 if err:
                     rd_kafka_headers_destroy(headers)

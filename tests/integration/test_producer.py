@@ -14,7 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from collector import native
-from collector.config import Settings
+from collector.config import Settings, Topics
+from collector.normalize import Received
 from collector.pipeline import Record
 from collector.sinks import producer as twin
 from tests.support.kafka import bootstrap, consume_all, create_topic
@@ -168,6 +169,34 @@ def test_unknown_setting_is_a_value_error(make_producer: MakeProducer) -> None:
         make_producer(**{"no.such.setting": "1"})
 
 
+def test_a_native_pipelines_batch_arrives_as_its_records_say(
+    make_producer: MakeProducer, topic: str
+) -> None:
+    # The native pipeline hands the producer its records in one buffer (Records), which the
+    # native producer reads as it is and the twin through the sequence protocol.
+    create_topic(topic, partitions=3)
+    create_topic(f"{topic}.dlq", partitions=1)
+    pipeline = native.Pipeline(Settings(topics=Topics(web=topic)), b"producer-test-secret-0123")
+    keyed = (f'{{"event":"e","user_id":"u-{i}","properties":{{"i":{i}}}}}' for i in range(30))
+    batch = [
+        *(event.encode() for event in keyed),
+        b'{"event":"anonymous"}',
+        b'{"type":"track"}',
+    ]
+    browser = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+    received = Received(received_ms=1_795_700_000_000, user_agent=browser)
+    records = pipeline.process(batch, received).records
+    producer = make_producer()
+    if producer.send(records, "batch") is None:
+        assert wait_for_reports(producer, 1) == [("batch", 0, None)]
+
+    consumed = consume_all(topic) + consume_all(f"{topic}.dlq")
+    assert len(consumed) == len(records) == 32
+    assert sorted((c.key or b"", c.value, c.headers) for c in consumed) == sorted(
+        (r.key or b"", r.value, tuple(r.headers)) for r in records
+    )
+
+
 def test_the_collector_uses_the_native_producer() -> None:
     # make setup installs librdkafka's headers, so the module must have been built; only
     # COLLECTOR_NATIVE=0 turns it off.
@@ -175,6 +204,9 @@ def test_the_collector_uses_the_native_producer() -> None:
     expected = "python" if os.environ.get("COLLECTOR_NATIVE") == "0" else "native"
     assert expected == native.PRODUCER_IMPLEMENTATION
     assert (native.Producer is _producer.Producer) == (expected == "native")
+    # ... and reads the native pipeline's batches straight from their buffer.
+    assert _producer._Records is not None
+    assert _producer._Records.__module__ == "collector._hotpath"
 
 
 def test_a_malformed_record_raises_and_leaves_the_producer_working(

@@ -271,6 +271,9 @@ def counter_ids() -> Callable[[], str]:
 def as_plain(outcome: Outcome) -> tuple[Any, ...]:
     # The sink's metrics count records by topic from this, not from the records.
     assert outcome.per_topic == Counter(record.topic for record in outcome.records)
+    # The native batch is a sequence: each record by index as by iteration.
+    records = outcome.records
+    assert [records[i] for i in range(len(records))] == list(records)
     return (
         {type(record) for record in outcome.records},
         [tuple(record) for record in outcome.records],
@@ -593,6 +596,27 @@ def test_native_and_python_agree_on_spelled_times(times: list[tuple[str, str | N
         msgspec.json.encode({"event": "e", "timestamp": ts, "sent_at": sent}) for ts, sent in times
     ]
     run_both(Settings(), [(events, Received(received_ms=NOW))], respell=False)
+
+
+def test_native_records_are_a_sequence_like_the_twins_list() -> None:
+    policy = Settings(hot_keys=HotKeys(max_events_per_key=1, salts=4))
+    batch = [
+        b'{"event":"a","user_id":"u-1"}',
+        b'{"event":"b","user_id":"u-1"}',  # salted: the key's second event in its window
+        b'{"type":"track"}',  # rejected: no event name, so a dead letter
+        b'{"event":"c"}',  # no key
+    ]
+    received = Received(received_ms=NOW)
+    expected = PythonPipeline(policy, SECRET, counter_ids()).process(batch, received).records
+    records = native.Pipeline(policy, SECRET, counter_ids()).process(batch, received).records
+    assert len(records) == 4
+    assert list(records) == expected
+    assert [records[i] for i in range(-4, 0)] == expected
+    assert records[1].key is not None and records[1].key.endswith(b"#0")
+    assert (records[2].key, records[3].key) == (None, None)
+    for index in (4, -5):
+        with pytest.raises(IndexError):
+            records[index]
 
 
 def test_native_takes_any_iterable_of_events_as_the_twin_does() -> None:
