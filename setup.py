@@ -37,6 +37,7 @@ extensions = [
         "collector._hotpath",
         ["native/hotpath.pyx"],
         include_dirs=["native"],
+        depends=["native/records.h"],
         extra_compile_args=flags,
         extra_link_args=link_flags,
     )
@@ -47,6 +48,7 @@ if Path("/usr/include/librdkafka/rdkafka.h").exists():
             "collector._producer",
             ["native/producer.pyx"],
             include_dirs=["native"],
+            depends=["native/records.h"],
             libraries=["rdkafka"],
             extra_compile_args=flags,
             extra_link_args=link_flags,

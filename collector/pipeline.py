@@ -45,7 +45,8 @@ class Rejection(msgspec.Struct, frozen=True):
 
 
 class Outcome(msgspec.Struct, kw_only=True):
-    # A list here; the native pipeline's is its Records, one buffer for the whole batch.
+    # A list here; the native pipeline's is its Records, one buffer for the whole batch,
+    # which has a length, indices and iteration (no slices, and no == with a list).
     records: Sequence[Record]
     rejected: list[Rejection]
     # Counts are plain dicts rather than Counters, which cost a Python-level __init__ each

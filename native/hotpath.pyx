@@ -716,8 +716,9 @@ cdef class Records:
     cdef collector_records_view view
 
     def __cinit__(self, Py_ssize_t expected=16):
-        # About what a batch of web events takes, so that most batches never grow.
-        self.capacity = max(expected, 16)
+        # About what a batch of web events takes, so that most batches never grow; bounded,
+        # so that a body of a million tiny events does not reserve gigabytes up front.
+        self.capacity = min(max(expected, 16), 4096)
         self.spans = <collector_record_span*>malloc(
             self.capacity * sizeof(collector_record_span))
         if self.spans is NULL:
@@ -785,8 +786,10 @@ cdef class Records:
         return f"<Records: {self.count} records, {self.data.length} bytes>"
 
     def _view(self):
-        """The layout, for the native producer: a capsule named COLLECTOR_RECORDS_CAPSULE,
-        valid while this object lives and is not added to."""
+        """The layout, for the native producer: a capsule named COLLECTOR_RECORDS_CAPSULE.
+        It holds no reference: it is valid only while its holder keeps this object alive
+        (the producer's request does, until its last report). Only the pipeline adds
+        records, before anyone sees the object."""
         self.view.data = self.data.data
         self.view.spans = self.spans
         self.view.count = self.count

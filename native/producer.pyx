@@ -214,6 +214,8 @@ cdef class Producer:
         cdef char error[512]
         cdef rd_kafka_conf_t* conf = rd_kafka_conf_new()
         self.topics = {}
+        # Not None, which _topic would then take for the last topic, with no handle yet.
+        self.last_topic = object()
         for name, value in config.items():
             if rd_kafka_conf_set(conf, name.encode(), str(value).encode(), error, sizeof(error)) != RD_KAFKA_CONF_OK:
                 rd_kafka_conf_destroy(conf)
@@ -271,6 +273,7 @@ cdef class Producer:
         cdef tuple record
         cdef Request* request = <Request*>malloc(sizeof(Request))
         cdef rd_kafka_headers_t* headers
+        cdef rd_kafka_topic_t* rkt
         cdef rd_kafka_resp_err_t err
         cdef const char* key_data
         cdef const char* value_data
@@ -290,8 +293,10 @@ cdef class Producer:
                     span = &batch.spans[index]
                     topic = <object>span.topic
                     record_headers = <object>span.headers
-                    key_data = NULL if span.key_at < 0 else batch.data + span.key_at
-                    key_size = span.key_n if span.key_at >= 0 else 0
+                    if span.key_at < 0:
+                        key_data, key_size = NULL, 0
+                    else:
+                        key_data, key_size = batch.data + span.key_at, span.key_n
                     value_data = batch.data + span.value_at
                     value_size = span.value_n
                 else:
@@ -308,10 +313,12 @@ cdef class Producer:
                         key_data, key_size = PyBytes_AS_STRING(<bytes?>key), PyBytes_GET_SIZE(key)
                     value_data = PyBytes_AS_STRING(<bytes?>value)
                     value_size = PyBytes_GET_SIZE(value)
+                # The topic first: a headers list made before it raised would leak.
+                rkt = self._topic(topic)
                 headers = _headers(record_headers)
                 err = collector_produce(
-                    self.rk, self._topic(topic), key_data, key_size, <void*>value_data,
-                    value_size, headers, request,
+                    self.rk, rkt, key_data, key_size, <void*>value_data, value_size, headers,
+                    request,
                 )
                 if err:
                     rd_kafka_headers_destroy(headers)

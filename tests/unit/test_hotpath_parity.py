@@ -271,12 +271,11 @@ def counter_ids() -> Callable[[], str]:
 def as_plain(outcome: Outcome) -> tuple[Any, ...]:
     # The sink's metrics count records by topic from this, not from the records.
     assert outcome.per_topic == Counter(record.topic for record in outcome.records)
-    # The native batch is a sequence: each record by index as by iteration.
-    records = outcome.records
-    assert [records[i] for i in range(len(records))] == list(records)
+    # By index: the native batch's iteration is made of its indexing.
+    records = [outcome.records[i] for i in range(len(outcome.records))]
     return (
-        {type(record) for record in outcome.records},
-        [tuple(record) for record in outcome.records],
+        {type(record) for record in records},
+        [tuple(record) for record in records],
         [(r.index, r.reason, r.detail) for r in outcome.rejected],
         outcome.accepted,
         dict(outcome.bots),
@@ -600,11 +599,13 @@ def test_native_and_python_agree_on_spelled_times(times: list[tuple[str, str | N
 
 def test_native_records_are_a_sequence_like_the_twins_list() -> None:
     policy = Settings(hot_keys=HotKeys(max_events_per_key=1, salts=4))
+    # Two values past the 12 KB a small batch starts with: the buffer grows under the spans.
+    long = "x" * 8000
     batch = [
-        b'{"event":"a","user_id":"u-1"}',
+        b'{"event":"a","user_id":"u-1","properties":{"long":"%s"}}' % long.encode(),
         b'{"event":"b","user_id":"u-1"}',  # salted: the key's second event in its window
         b'{"type":"track"}',  # rejected: no event name, so a dead letter
-        b'{"event":"c"}',  # no key
+        b'{"event":"c","properties":{"long":"%s"}}' % long.encode(),  # no key
     ]
     received = Received(received_ms=NOW)
     expected = PythonPipeline(policy, SECRET, counter_ids()).process(batch, received).records
