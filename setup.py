@@ -37,7 +37,7 @@ extensions = [
         "collector._hotpath",
         ["native/hotpath.pyx"],
         include_dirs=["native"],
-        depends=["native/records.h"],
+        depends=["native/records.h", "native/records.pxd"],
         extra_compile_args=flags,
         extra_link_args=link_flags,
     )
@@ -48,7 +48,7 @@ if Path("/usr/include/librdkafka/rdkafka.h").exists():
             "collector._producer",
             ["native/producer.pyx"],
             include_dirs=["native"],
-            depends=["native/records.h"],
+            depends=["native/records.h", "native/records.pxd"],
             libraries=["rdkafka"],
             extra_compile_args=flags,
             extra_link_args=link_flags,
@@ -64,6 +64,7 @@ else:
 setup(
     ext_modules=cythonize(
         extensions,
+        include_path=["native"],
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

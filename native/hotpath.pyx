@@ -25,22 +25,12 @@ from cpython.unicode cimport (
     PyUnicode_AsEncodedString, PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8,
 )
 
+from records cimport (
+    COLLECTOR_RECORDS_CAPSULE, collector_record_span, collector_records_view,
+)
+
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
-
-cdef extern from "records.h":
-    const char* COLLECTOR_RECORDS_CAPSULE
-    ctypedef struct collector_record_span:
-        PyObject* topic
-        PyObject* headers
-        Py_ssize_t key_at
-        Py_ssize_t key_n
-        Py_ssize_t value_at
-        Py_ssize_t value_n
-    ctypedef struct collector_records_view:
-        const char* data
-        const collector_record_span* spans
-        Py_ssize_t count
 
 cdef extern from *:
     """

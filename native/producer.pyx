@@ -21,27 +21,16 @@ from cpython.tuple cimport PyTuple_Check, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdlib cimport free, malloc, realloc
 
+from records cimport (
+    COLLECTOR_RECORDS_CAPSULE, collector_record_span, collector_records_view,
+)
+
 from collector.sinks.producer import Refused
 
 try:
     from collector._hotpath import Records as _Records
 except ImportError:  # the native pipeline not built: records come as tuples only
     _Records = None
-
-
-cdef extern from "records.h":
-    const char* COLLECTOR_RECORDS_CAPSULE
-    ctypedef struct collector_record_span:
-        PyObject* topic
-        PyObject* headers
-        Py_ssize_t key_at
-        Py_ssize_t key_n
-        Py_ssize_t value_at
-        Py_ssize_t value_n
-    ctypedef struct collector_records_view:
-        const char* data
-        const collector_record_span* spans
-        Py_ssize_t count
 
 
 cdef extern from "librdkafka/rdkafka.h" nogil:
