@@ -613,8 +613,8 @@ cdef struct Buffer:
     Py_ssize_t capacity
 
 
-cdef int _buffer_init(Buffer* buf) except -1:
-    buf.capacity = 1024
+cdef int _buffer_init(Buffer* buf, Py_ssize_t capacity=1024) except -1:
+    buf.capacity = capacity
     buf.length = 0
     buf.data = <char*>malloc(buf.capacity)
     if buf.data is NULL:
@@ -713,12 +713,7 @@ cdef class Records:
             self.capacity * sizeof(collector_record_span))
         if self.spans is NULL:
             raise MemoryError()
-        self.data.data = NULL
-        self.data.length = 0
-        self.data.capacity = self.capacity * 768
-        self.data.data = <char*>malloc(self.data.capacity)
-        if self.data.data is NULL:
-            raise MemoryError()
+        _buffer_init(&self.data, self.capacity * 768)
 
     def __dealloc__(self):
         cdef Py_ssize_t i
