@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             # Runs after the server has finished its in-flight requests.
-            app.state.undelivered = await run_in_threadpool(sink.close)
+            app.state.undelivered = await sink.close()
 
     ingest_endpoints: dict[str, Endpoint] = {"/track": track.handle, **segment.endpoints()}
     routes = [

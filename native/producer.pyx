@@ -20,10 +20,13 @@ from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdlib cimport free, malloc, realloc
+from posix.unistd cimport close
 
 from records cimport (
     COLLECTOR_RECORDS_CAPSULE, collector_record_span, collector_records_view,
 )
+
+import os
 
 from collector.sinks.producer import Refused
 
@@ -38,6 +41,7 @@ cdef extern from "librdkafka/rdkafka.h" nogil:
     ctypedef struct rd_kafka_conf_t
     ctypedef struct rd_kafka_topic_t
     ctypedef struct rd_kafka_headers_t
+    ctypedef struct rd_kafka_queue_t
     ctypedef enum rd_kafka_resp_err_t:
         RD_KAFKA_RESP_ERR_NO_ERROR
         RD_KAFKA_RESP_ERR__QUEUE_FULL
@@ -83,6 +87,11 @@ cdef extern from "librdkafka/rdkafka.h" nogil:
         const rd_kafka_metadata_t** metadata, int timeout_ms
     )
     void rd_kafka_metadata_destroy(const rd_kafka_metadata_t* metadata)
+    rd_kafka_queue_t* rd_kafka_queue_get_main(rd_kafka_t* rk)
+    void rd_kafka_queue_destroy(rd_kafka_queue_t* rkqu)
+    void rd_kafka_queue_io_event_enable(
+        rd_kafka_queue_t* rkqu, int fd, const void* payload, size_t size
+    )
 
 
 cdef extern from *:
@@ -97,7 +106,8 @@ cdef extern from *:
             RD_KAFKA_V_VALUE(value, value_size), RD_KAFKA_V_MSGFLAGS(0),
             RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     }
-    /* The event loop and the report-serving thread both count a request down. */
+    /* `send` and whichever thread serves reports (the event loop, or flush's) both count a
+       request down. */
     static long collector_count_down(long *counter, long n) {
         return __atomic_sub_fetch(counter, n, __ATOMIC_ACQ_REL);
     }
@@ -198,9 +208,14 @@ cdef class Producer:
     cdef dict topics
     cdef object last_topic
     cdef rd_kafka_topic_t* last_handle
+    # The queue librdkafka puts reports on, and the pipe it signals: see reports_fd.
+    cdef rd_kafka_queue_t* reports
+    cdef int reports_read
+    cdef int reports_write
 
     def __cinit__(self, dict config):
         cdef char error[512]
+        self.reports_read = self.reports_write = -1
         cdef rd_kafka_conf_t* conf = rd_kafka_conf_new()
         self.topics = {}
         # Not None, which _topic would then take for the last topic, with no handle yet.
@@ -220,10 +235,41 @@ cdef class Producer:
         # Only at exit: requests still in flight then are not reported, and their memory goes
         # with the process.
         if self.rk != NULL:
+            if self.reports != NULL:
+                rd_kafka_queue_io_event_enable(self.reports, -1, NULL, 0)
+                rd_kafka_queue_destroy(self.reports)
             for handle in self.topics.values():
                 rd_kafka_topic_destroy(<rd_kafka_topic_t*><size_t>handle)
             rd_kafka_destroy(self.rk)
         free(self.finished.items)
+        # Only once librdkafka's threads are gone: one of them could still write to the
+        # pipe, or to whatever took its number.
+        if self.reports_read >= 0:
+            close(self.reports_read)
+            close(self.reports_write)
+
+    def reports_fd(self):
+        """A file descriptor that turns readable when delivery reports are waiting: read it
+        empty, then `poll(0)`.
+
+        librdkafka writes to it when its queue of reports stops being empty, so an event
+        loop can serve the reports on its own thread, with no thread to wake in between.
+        Made on the first call; until then reports wait for `poll` alone.
+        """
+        if self.reports == NULL:
+            read_fd, write_fd = os.pipe()
+            # The reader drains it without blocking; a full pipe already signals all it
+            # can, so librdkafka's write may fail rather than stall its broker thread.
+            os.set_blocking(read_fd, False)
+            os.set_blocking(write_fd, False)
+            self.reports_read, self.reports_write = read_fd, write_fd
+            self.reports = rd_kafka_queue_get_main(self.rk)
+            rd_kafka_queue_io_event_enable(self.reports, write_fd, b"1", 1)
+            # librdkafka signals only once its queue has been served since the last signal
+            # (and 2.0's first signal can wait for a first serve): the reader's first serve
+            # is asked for here, which also takes whatever was queued before.
+            os.write(write_fd, b"1")
+        return self.reports_read
 
     cdef rd_kafka_topic_t* _topic(self, str topic) except NULL:
         if topic is self.last_topic:

@@ -5,16 +5,18 @@ every one of them (acks=all), or raises an Unavailable error: never success for 
 that may still be lost.
 
 The producer (collector.native.Producer: librdkafka's C API, or its confluent-kafka twin)
-counts delivery reports per request. A dedicated thread serves them, so the event loop never
-blocks on librdkafka, and wakes a request's future once, with one thread-safe call, when its
-last report has come in.
+counts delivery reports per request. The event loop serves them itself, without blocking:
+librdkafka signals a file descriptor when reports are waiting, and the loop then polls
+librdkafka for them and settles the futures of the requests they finish. No thread of ours
+sits between the two, to be woken and to take the GIL, once per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import threading
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
@@ -65,7 +67,7 @@ class _Waiter:
         self.future: asyncio.Future[tuple[int, str | None]] = loop.create_future()
 
     def settle(self, failed: int, error: str | None) -> None:
-        # Runs on the event loop; the request may have timed out or been cancelled already.
+        # The request may have timed out or been cancelled already.
         if not self.future.done():
             self.future.set_result((failed, error))
 
@@ -79,33 +81,33 @@ class KafkaSink:
         self._settings = settings
         self._metrics = metrics
         self._producer = native.Producer(settings.producer_config())
-        self._stopping = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
+        # The loop serving delivery reports, between start and close.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reports_fd = -1
         self._wait_s = settings.delivery_timeout_ms / 1000 + _REPORT_GRACE_S
         metrics.producer_queue.set_function(lambda: len(self._producer))
 
     def start(self) -> None:
-        self._poller.start()
+        """Serve delivery reports on the running event loop, which `send` must run on."""
+        self._loop = asyncio.get_running_loop()
+        self._reports_fd = self._producer.reports_fd()
+        self._loop.add_reader(self._reports_fd, self._serve_reports)
 
-    def _poll(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                reports = self._producer.poll(0.1)
-            except Exception:
-                logger.exception("serving delivery reports failed")
-                continue
-            for token, failed, error in reports:
-                waiter = cast(_Waiter, token)
-                try:
-                    waiter.loop.call_soon_threadsafe(waiter.settle, failed, error)
-                except Exception:
-                    # A request that cannot be woken (its loop gone at shutdown) must not
-                    # cost the other requests of this poll their reports.
-                    logger.exception("delivery report handling failed")
+    def _serve_reports(self) -> None:
+        # Read before polling: a report queued after the poll signals again.
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._reports_fd, 4096)
+        try:
+            reports = self._producer.poll(0)
+        except Exception:
+            logger.exception("serving delivery reports failed")
+            return
+        for token, failed, error in reports:
+            cast(_Waiter, token).settle(failed, error)
 
     @property
     def serving_reports(self) -> bool:
-        return self._poller.is_alive()
+        return self._loop is not None
 
     async def send(self, records: Sequence[Record], per_topic: Mapping[str, int]) -> None:
         """Produce `records` and wait until Kafka has acknowledged all of them.
@@ -181,12 +183,12 @@ class KafkaSink:
         """Whether broker metadata can be fetched now (blocking; call it off the loop)."""
         return self._producer.has_brokers(self._settings.ready_timeout_ms / 1000)
 
-    def close(self, timeout_s: float = 30.0) -> int:
-        """Deliver what is queued, stop the poll thread; return how many records remain."""
-        self._stopping.set()
-        if self._poller.is_alive():
-            self._poller.join()
-        remaining: int = self._producer.flush(timeout_s)
+    async def close(self, timeout_s: float = 30.0) -> int:
+        """Stop serving reports, deliver what is queued; return how many records remain."""
+        if self._loop is not None:
+            self._loop.remove_reader(self._reports_fd)
+            self._loop = None
+        remaining: int = await asyncio.to_thread(self._producer.flush, timeout_s)
         if remaining:
             logger.error("%d records were not delivered before shutdown", remaining)
         return remaining

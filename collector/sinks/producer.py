@@ -10,8 +10,10 @@ integration tests hold both to.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import Producer as _Client
@@ -29,16 +31,16 @@ class Refused(Exception):
 class _Request:
     """The reports still due for one request; see `Producer.send`."""
 
-    __slots__ = ("error", "failed", "finished", "lock", "pending", "token")
+    __slots__ = ("error", "failed", "finish", "lock", "pending", "token")
 
-    def __init__(self, token: object, count: int, finished: list[Report]) -> None:
+    def __init__(self, token: object, count: int, finish: Callable[[Report], None]) -> None:
         self.token = token
         # One more than the records: `send` holds it until every record is handed over, so
         # whoever counts the request down to zero finishes it, exactly once.
         self.pending = count + 1
         self.failed = 0
         self.error: str | None = None
-        self.finished = finished
+        self.finish = finish
         self.lock = threading.Lock()
 
     def count_down(self, n: int) -> bool:
@@ -55,7 +57,7 @@ class _Request:
             self.failed += 1
             self.error = self.error or error.str()
         if self.count_down(1):
-            self.finished.append(self.report())
+            self.finish(self.report())
 
 
 class Producer:
@@ -64,7 +66,13 @@ class Producer:
             self._client = _Client(config)
         except KafkaException as exc:
             raise ValueError(f"Kafka producer: {exc.args[0].str()}") from None
+        # Appended to by whichever thread serves reports, taken by `poll`.
         self._finished: list[Report] = []
+        self._finished_lock = threading.Lock()
+        # The pipe of `reports_fd`, and the thread that serves reports for it.
+        self._signal: tuple[int, int] | None = None
+        self._stopping = threading.Event()
+        self._server: threading.Thread | None = None
 
     def send(self, records: Sequence[Record], token: object) -> Report | None:
         """Hand every record to librdkafka; their reports come back from `poll` with `token`.
@@ -74,7 +82,7 @@ class Producer:
         refuses a record; records handed over before that may still be delivered, and their
         reports are then dropped.
         """
-        request = _Request(token, len(records), self._finished)
+        request = _Request(token, len(records), self._finish)
         produce = self._client.produce
         on_delivery = request.on_delivery
         handed = 0
@@ -96,20 +104,61 @@ class Producer:
         self._client.poll(timeout_s)
         return self._take_finished()
 
+    def reports_fd(self) -> int:
+        """A file descriptor that turns readable when delivery reports are waiting: read it
+        empty, then `poll(0)`.
+
+        confluent-kafka cannot have librdkafka signal a descriptor, as the native producer
+        does, so a thread of this producer's serves the reports and writes to a pipe when
+        a request finishes. Made on the first call; until then reports wait for `poll`.
+        """
+        if self._signal is None:
+            read_fd, write_fd = os.pipe()
+            os.set_blocking(read_fd, False)
+            os.set_blocking(write_fd, False)
+            self._signal = (read_fd, write_fd)
+            self._server = threading.Thread(target=self._serve, name="kafka-reports", daemon=True)
+            self._server.start()
+        return self._signal[0]
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            self._client.poll(0.1)
+
+    def _finish(self, report: Report) -> None:
+        # On whichever thread serves the request's last report.
+        with self._finished_lock:
+            self._finished.append(report)
+        if self._signal is not None:
+            # A full pipe is readable already.
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._signal[1], b"1")
+
     def _take_finished(self) -> list[Report]:
-        # Only the polling thread appends, and only while inside poll or flush.
-        finished = self._finished[:]
-        del self._finished[:]
+        with self._finished_lock:
+            finished = self._finished[:]
+            del self._finished[:]
         return finished
 
     def flush(self, timeout_s: float) -> int:
         """Wait up to `timeout_s` for every record to be delivered; how many remain.
 
-        Reports served meanwhile are dropped: this is for shutdown, when no one waits.
+        Reports served meanwhile are dropped: this is for shutdown, when no one waits, and
+        the producer serves no more reports for `reports_fd` after it.
         """
+        self._stopping.set()
+        if self._server is not None:
+            self._server.join()
         remaining: int = self._client.flush(timeout_s)
         self._take_finished()
         return remaining
+
+    def __del__(self) -> None:
+        # Not there when the client could not be made.
+        signal = getattr(self, "_signal", None)
+        if signal is not None:
+            for fd in signal:
+                os.close(fd)
 
     def has_brokers(self, timeout_s: float) -> bool:
         """Whether broker metadata comes back within `timeout_s` (blocking)."""

@@ -28,8 +28,8 @@ def unreachable_sink(delivery_timeout_ms: int) -> tuple[KafkaSink, Metrics]:
 
 
 async def reported(sink: KafkaSink) -> None:
-    """Until librdkafka has reported every record it holds, and a moment for the report
-    thread to hand the reports to the event loop."""
+    """Until librdkafka has reported every record it holds, and a moment for the event loop
+    to serve the reports."""
     deadline = time.monotonic() + 15
     while len(sink._producer):
         assert time.monotonic() < deadline, "librdkafka never reported the record"
@@ -41,21 +41,21 @@ def test_request_without_reports_times_out_and_a_late_report_is_harmless() -> No
     sink, metrics = unreachable_sink(delivery_timeout_ms=1500)
     # The sink's own deadline, well before librdkafka gives up on the record at 1.5 s.
     sink._wait_s = 0.2
-    sink.start()
     errors: list[dict[str, Any]] = []
 
     async def scenario() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
-        with pytest.raises(DeliveryTimedOut):
-            await sink.send([Record(TOPIC, None, b"{}", ())], {TOPIC: 1})
-        # librdkafka's failed report for that record comes after the answer; it must find
-        # the request settled and change nothing.
-        await reported(sink)
+        sink.start()
+        try:
+            with pytest.raises(DeliveryTimedOut):
+                await sink.send([Record(TOPIC, None, b"{}", ())], {TOPIC: 1})
+            # librdkafka's failed report for that record comes after the answer; it must
+            # find the request settled and change nothing.
+            await reported(sink)
+        finally:
+            await sink.close(timeout_s=0.5)
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        sink.close(timeout_s=0.5)
+    asyncio.run(scenario())
     assert errors == []
     text = metrics.render().decode()
     assert sample(text, "collector_records_failed_total", topic=TOPIC, reason="timeout") == 1
@@ -64,23 +64,23 @@ def test_request_without_reports_times_out_and_a_late_report_is_harmless() -> No
 
 def test_cancelled_request_then_its_report_is_harmless() -> None:
     sink, _metrics = unreachable_sink(delivery_timeout_ms=500)
-    sink.start()
     errors: list[dict[str, Any]] = []
 
     async def scenario() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
-        request = asyncio.ensure_future(sink.send([Record(TOPIC, None, b"{}", ())], {TOPIC: 1}))
-        await asyncio.sleep(0.1)
-        request.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await request
-        await reported(sink)
-        # The sink still answers the next request from its reports.
-        with pytest.raises(DeliveryFailed):
-            await sink.send([Record(TOPIC, None, b"{}", ())], {TOPIC: 1})
+        sink.start()
+        try:
+            request = asyncio.ensure_future(sink.send([Record(TOPIC, None, b"{}", ())], {TOPIC: 1}))
+            await asyncio.sleep(0.1)
+            request.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await request
+            await reported(sink)
+            # The sink still answers the next request from its reports.
+            with pytest.raises(DeliveryFailed):
+                await sink.send([Record(TOPIC, None, b"{}", ())], {TOPIC: 1})
+        finally:
+            await sink.close(timeout_s=0.5)
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        sink.close(timeout_s=0.5)
+    asyncio.run(scenario())
     assert errors == []

@@ -8,6 +8,7 @@ full queues and unreachable brokers are reported as the sink expects.
 from __future__ import annotations
 
 import os
+import select
 import time
 from collections.abc import Callable
 
@@ -86,6 +87,28 @@ def test_records_arrive_whole_and_each_request_is_reported_once(
     consumed = consume_all(topic)
     assert len(consumed) == 57
     assert {(c.key, c.value, c.headers) for c in consumed} == sent
+
+
+def test_the_reports_fd_signals_whenever_reports_wait(
+    make_producer: MakeProducer, topic: str
+) -> None:
+    create_topic(topic, partitions=3)
+    producer = make_producer()
+    fd = producer.reports_fd()
+    assert producer.reports_fd() == fd
+    # Twice: a signal read and served must leave the next reports signalled as well.
+    for round_ in ("a", "b"):
+        tokens = [f"{round_}{i}" for i in range(3)]
+        reports = [producer.send(records_for(topic, 20, token), token) for token in tokens]
+        served = [r for r in reports if r is not None]
+        deadline = time.monotonic() + 30
+        while len(served) < len(tokens):
+            readable, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            assert readable, f"reports were due and the descriptor stayed quiet: {served}"
+            os.read(fd, 4096)
+            served += producer.poll(0)
+        assert sorted(served) == [(token, 0, None) for token in tokens]
+    assert len(consume_all(topic)) == 120
 
 
 def test_headers_may_be_a_list_of_pairs(make_producer: MakeProducer, topic: str) -> None:
