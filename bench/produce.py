@@ -4,8 +4,9 @@
 
 Records are the native pipeline's output for the seeded web mix (value ~600 bytes, a key,
 five headers), produced to a fresh 12-partition topic of the local broker (KAFKA_BOOTSTRAP or
-127.0.0.1:9092) with the collector's producer settings, delivery reports served by a poll
-thread as in collector/sinks/kafka.py. CPU is this process's, all threads (librdkafka's
+127.0.0.1:9092) with the collector's producer settings, delivery reports served by a thread
+calling poll (the same for every way compared; the collector's sink serves them on its event
+loop instead). CPU is this process's, all threads (librdkafka's
 compression and I/O threads included), from the first record handed over to the last
 delivery report. Compression ratio: message bytes over bytes sent, from librdkafka's stats.
 

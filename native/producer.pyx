@@ -242,8 +242,8 @@ cdef class Producer:
                 rd_kafka_topic_destroy(<rd_kafka_topic_t*><size_t>handle)
             rd_kafka_destroy(self.rk)
         free(self.finished.items)
-        # Only once librdkafka's threads are gone: one of them could still write to the
-        # pipe, or to whatever took its number.
+        # librdkafka writes to the pipe under its queue's lock, so none of its threads can
+        # after the signal was turned off above; closing only after it is gone costs nothing.
         if self.reports_read >= 0:
             close(self.reports_read)
             close(self.reports_write)
@@ -257,18 +257,15 @@ cdef class Producer:
         Made on the first call; until then reports wait for `poll` alone.
         """
         if self.reports == NULL:
-            read_fd, write_fd = os.pipe()
             # The reader drains it without blocking; a full pipe already signals all it
             # can, so librdkafka's write may fail rather than stall its broker thread.
-            os.set_blocking(read_fd, False)
-            os.set_blocking(write_fd, False)
-            self.reports_read, self.reports_write = read_fd, write_fd
+            self.reports_read, self.reports_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
             self.reports = rd_kafka_queue_get_main(self.rk)
-            rd_kafka_queue_io_event_enable(self.reports, write_fd, b"1", 1)
+            rd_kafka_queue_io_event_enable(self.reports, self.reports_write, b"1", 1)
             # librdkafka signals only once its queue has been served since the last signal
             # (and 2.0's first signal can wait for a first serve): the reader's first serve
             # is asked for here, which also takes whatever was queued before.
-            os.write(write_fd, b"1")
+            os.write(self.reports_write, b"1")
         return self.reports_read
 
     cdef rd_kafka_topic_t* _topic(self, str topic) except NULL:

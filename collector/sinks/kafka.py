@@ -6,9 +6,10 @@ that may still be lost.
 
 The producer (collector.native.Producer: librdkafka's C API, or its confluent-kafka twin)
 counts delivery reports per request. The event loop serves them itself, without blocking:
-librdkafka signals a file descriptor when reports are waiting, and the loop then polls
-librdkafka for them and settles the futures of the requests they finish. No thread of ours
-sits between the two, to be woken and to take the GIL, once per request.
+the producer signals a file descriptor when reports are waiting (the native one has
+librdkafka write to it), and the loop then takes the finished requests and settles their
+futures. With the native producer no thread sits between librdkafka's and the loop's, to be
+woken and to take the GIL once per request.
 """
 
 from __future__ import annotations
@@ -103,7 +104,11 @@ class KafkaSink:
             logger.exception("serving delivery reports failed")
             return
         for token, failed, error in reports:
-            cast(_Waiter, token).settle(failed, error)
+            try:
+                cast(_Waiter, token).settle(failed, error)
+            except Exception:
+                # One request that cannot be settled must not cost the others their reports.
+                logger.exception("delivery report handling failed")
 
     @property
     def serving_reports(self) -> bool:
@@ -184,7 +189,12 @@ class KafkaSink:
         return self._producer.has_brokers(self._settings.ready_timeout_ms / 1000)
 
     async def close(self, timeout_s: float = 30.0) -> int:
-        """Stop serving reports, deliver what is queued; return how many records remain."""
+        """Stop serving reports, deliver what is queued; return how many records remain.
+
+        Runs once the server has answered every request. The flush serves what reports
+        remain on a thread of its own, so the loop must stop serving them first: the
+        producer's finished requests are taken by one thread at a time.
+        """
         if self._loop is not None:
             self._loop.remove_reader(self._reports_fd)
             self._loop = None

@@ -11,6 +11,7 @@ integration tests hold both to.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -19,6 +20,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import Producer as _Client
 
 from collector.pipeline import Record
+
+logger = logging.getLogger(__name__)
 
 # What `poll` returns for a finished request: (token, records not taken, first error text).
 Report = tuple[object, int, str | None]
@@ -52,10 +55,11 @@ class _Request:
         return (self.token, self.failed, self.error)
 
     def on_delivery(self, error: KafkaError | None, _message: object) -> None:
-        # Runs on the thread calling poll.
+        # Runs on the thread serving reports.
         if error is not None:
-            self.failed += 1
-            self.error = self.error or error.str()
+            with self.lock:
+                self.failed += 1
+                self.error = self.error or error.str()
         if self.count_down(1):
             self.finish(self.report())
 
@@ -100,8 +104,13 @@ class Producer:
         return request.report() if request.count_down(1) else None
 
     def poll(self, timeout_s: float) -> list[Report]:
-        """Serve delivery reports for up to `timeout_s`; the requests they finished."""
-        self._client.poll(timeout_s)
+        """Serve delivery reports for up to `timeout_s`; the requests they finished.
+
+        Once `reports_fd` has started this producer's own thread, that thread serves them
+        and `poll` only takes what it finished.
+        """
+        if self._server is None:
+            self._client.poll(timeout_s)
         return self._take_finished()
 
     def reports_fd(self) -> int:
@@ -113,17 +122,18 @@ class Producer:
         a request finishes. Made on the first call; until then reports wait for `poll`.
         """
         if self._signal is None:
-            read_fd, write_fd = os.pipe()
-            os.set_blocking(read_fd, False)
-            os.set_blocking(write_fd, False)
-            self._signal = (read_fd, write_fd)
+            self._signal = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
             self._server = threading.Thread(target=self._serve, name="kafka-reports", daemon=True)
             self._server.start()
         return self._signal[0]
 
     def _serve(self) -> None:
         while not self._stopping.is_set():
-            self._client.poll(0.1)
+            try:
+                self._client.poll(0.1)
+            except Exception:
+                # The thread must outlive a bad report, or every later request times out.
+                logger.exception("serving delivery reports failed")
 
     def _finish(self, report: Report) -> None:
         # On whichever thread serves the request's last report.
@@ -143,8 +153,8 @@ class Producer:
     def flush(self, timeout_s: float) -> int:
         """Wait up to `timeout_s` for every record to be delivered; how many remain.
 
-        Reports served meanwhile are dropped: this is for shutdown, when no one waits, and
-        the producer serves no more reports for `reports_fd` after it.
+        Reports served meanwhile are dropped: this is for shutdown, when no one waits.
+        `reports_fd` signals no more reports after it (the native producer's would).
         """
         self._stopping.set()
         if self._server is not None:

@@ -12,6 +12,7 @@ from collector.config import Settings
 from collector.errors import DeliveryFailed, DeliveryTimedOut
 from collector.metrics import Metrics
 from collector.pipeline import Record
+from collector.sinks import producer as twin
 from collector.sinks.kafka import KafkaSink
 from tests.support.metrics import sample
 from tests.support.server import free_port
@@ -19,12 +20,22 @@ from tests.support.server import free_port
 TOPIC = "sink.unreachable"
 
 
-def unreachable_sink(delivery_timeout_ms: int) -> tuple[KafkaSink, Metrics]:
+@pytest.fixture(params=["native", "python"])
+def producer_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def unreachable_sink(delivery_timeout_ms: int, producer_kind: str) -> tuple[KafkaSink, Metrics]:
+    """A sink on the native producer or on its twin, whose reports it serves the same way."""
     settings = Settings(
         kafka_bootstrap=f"127.0.0.1:{free_port()}", delivery_timeout_ms=delivery_timeout_ms
     )
     metrics = Metrics()
-    return KafkaSink(settings, metrics), metrics
+    sink = KafkaSink(settings, metrics)
+    if producer_kind == "python":
+        sink._producer = twin.Producer(settings.producer_config())
+    assert isinstance(sink._producer, twin.Producer) == (producer_kind == "python")
+    return sink, metrics
 
 
 async def reported(sink: KafkaSink) -> None:
@@ -37,8 +48,10 @@ async def reported(sink: KafkaSink) -> None:
     await asyncio.sleep(0.5)
 
 
-def test_request_without_reports_times_out_and_a_late_report_is_harmless() -> None:
-    sink, metrics = unreachable_sink(delivery_timeout_ms=1500)
+def test_request_without_reports_times_out_and_a_late_report_is_harmless(
+    producer_kind: str,
+) -> None:
+    sink, metrics = unreachable_sink(1500, producer_kind)
     # The sink's own deadline, well before librdkafka gives up on the record at 1.5 s.
     sink._wait_s = 0.2
     errors: list[dict[str, Any]] = []
@@ -62,8 +75,8 @@ def test_request_without_reports_times_out_and_a_late_report_is_harmless() -> No
     assert sample(text, "collector_records_produced_total", topic=TOPIC) is None
 
 
-def test_cancelled_request_then_its_report_is_harmless() -> None:
-    sink, _metrics = unreachable_sink(delivery_timeout_ms=500)
+def test_cancelled_request_then_its_report_is_harmless(producer_kind: str) -> None:
+    sink, _metrics = unreachable_sink(500, producer_kind)
     errors: list[dict[str, Any]] = []
 
     async def scenario() -> None:
@@ -84,3 +97,19 @@ def test_cancelled_request_then_its_report_is_harmless() -> None:
 
     asyncio.run(scenario())
     assert errors == []
+
+
+def test_close_counts_the_records_it_could_not_deliver(producer_kind: str) -> None:
+    sink, _metrics = unreachable_sink(30_000, producer_kind)
+
+    async def scenario() -> int:
+        sink.start()
+        request = asyncio.ensure_future(sink.send([Record(TOPIC, None, b"{}", ())], {TOPIC: 1}))
+        await asyncio.sleep(0.1)
+        assert sink.serving_reports
+        remaining = await sink.close(timeout_s=0.3)
+        assert not sink.serving_reports
+        request.cancel()
+        return remaining
+
+    assert asyncio.run(scenario()) == 1

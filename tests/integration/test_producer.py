@@ -109,6 +109,28 @@ def test_the_reports_fd_signals_whenever_reports_wait(
             served += producer.poll(0)
         assert sorted(served) == [(token, 0, None) for token in tokens]
     assert len(consume_all(topic)) == 120
+    assert producer.flush(5) == 0
+
+
+def test_reports_that_came_before_the_reports_fd_are_signalled(
+    make_producer: MakeProducer, topic: str
+) -> None:
+    create_topic(topic, partitions=1)
+    producer = make_producer()
+    served = [r for r in [producer.send(records_for(topic, 5, "early"), "early")] if r]
+    # In Kafka, so acknowledged: the report waits for a poll that has not come.
+    deadline = time.monotonic() + 30
+    while len(consume_all(topic)) < 5:
+        assert time.monotonic() < deadline, "the records never arrived"
+    time.sleep(0.2)
+    fd = producer.reports_fd()
+    while not served:
+        readable, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert readable, "a report waited and the descriptor stayed quiet"
+        os.read(fd, 4096)
+        served += producer.poll(0)
+    assert served == [("early", 0, None)]
+    assert producer.flush(5) == 0
 
 
 def test_headers_may_be_a_list_of_pairs(make_producer: MakeProducer, topic: str) -> None:
