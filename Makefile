@@ -6,12 +6,15 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: setup run test test-sanitize lint bench loadtest kafka-up kafka-down clean
 
-# Reinstall (and so rebuild the native module) when the package definition or Cython changes.
-$(INSTALLED): pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd native/*.h)
+# Reinstall (and so rebuild the native modules) when the package definition, the Cython or
+# the hot path's training run changes; the hot path is then built again, profile-guided.
+$(INSTALLED): pyproject.toml setup.py $(wildcard native/*.pyx native/*.pxd native/*.h) \
+		scripts/build-native scripts/train_native.py
 	scripts/install-native-libs
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 'setuptools>=77' 'cython>=3.1,<4'
 	$(PY) -m pip install -q -e '.[test,bench]'
+	scripts/build-native
 	touch $@
 
 setup: $(INSTALLED)

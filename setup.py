@@ -32,14 +32,33 @@ flags = (
 )
 link_flags = flags if sanitize else []
 
+# COLLECTOR_PGO=generate:DIR or use:DIR: the two halves of the hot path's profile-guided build
+# (scripts/build-native, which runs scripts/train_native.py in between). Functions the
+# training never ran are compiled as without a profile (-fprofile-partial-training).
+pgo_flags: list[str] = []
+pgo = os.environ.get("COLLECTOR_PGO", "")
+if pgo and not sanitize:
+    stage, _, profile_dir = pgo.partition(":")
+    if stage == "generate":
+        pgo_flags = ["-fprofile-generate", f"-fprofile-dir={profile_dir}"]
+    elif stage == "use":
+        pgo_flags = [
+            "-fprofile-use",
+            "-fprofile-partial-training",
+            f"-fprofile-dir={profile_dir}",
+            "-Wno-missing-profile",
+        ]
+    else:
+        sys.exit(f"setup.py: COLLECTOR_PGO must be generate:DIR or use:DIR, not {pgo!r}")
+
 extensions = [
     Extension(
         "collector._hotpath",
         ["native/hotpath.pyx"],
         include_dirs=["native"],
         depends=["native/records.h", "native/records.pxd"],
-        extra_compile_args=flags,
-        extra_link_args=link_flags,
+        extra_compile_args=flags + pgo_flags,
+        extra_link_args=link_flags + pgo_flags,
     )
 ]
 if Path("/usr/include/librdkafka/rdkafka.h").exists():

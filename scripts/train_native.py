@@ -1,0 +1,108 @@
+"""The training run of the hot path's profile-guided build (scripts/build-native).
+
+GCC lays out and inlines collector._hotpath by what this run does most: web events as the
+collector receives them, in both spellings (`/track` arrays and Segment's `/v1/batch`), in
+batches of 1, 20 and 100, and one batch in ten with irregular events that take the slower
+paths (escapes, non-ASCII text, nulls, numbers as ids, unknown fields, bots, rejections).
+Its events are drawn with other seeds than the benchmarks' (bench/pipeline.py), so the
+build is not tuned to the very bytes it is measured on. Profile-guided builds change only
+how the code is laid out, never what it computes: the parity tests run on this build.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from typing import Any
+
+import msgspec
+
+from collector import native
+from collector.config import Settings
+from collector.decoding import decode_batch
+from collector.normalize import Received
+from collector.sources.segment import decode_segment_batch
+from loadtest.payloads import SEED, client_ips, segment_bodies, track_bodies, web_events
+
+SECRET = b"profile-training-secret-0123456789"
+START_MS = 1_795_800_000_000
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
+def irregular_events(count: int, seed: int) -> list[dict[str, Any]]:
+    """Web events bent, one way each, towards the pipeline's less travelled paths."""
+    rng = random.Random(seed)
+    bends = [
+        lambda e: e["properties"].update(note='said "hi"\nthen left \u00e9\u2603 \U0001f600'),
+        lambda e: e.update(user_id=None, session_id=None),
+        lambda e: e.update(anonymous_id=rng.randrange(10**6)),
+        lambda e: e.update(unknown_field={"a": [1, 2.5, None, True]}),
+        lambda e: e["properties"].update(deep={"a": {"b": {"c": {"d": [1, {"e": "f"}]}}}}),
+        lambda e: e["properties"].update(big=2**70, negative=-(2**40), ratio=-1.5e-7),
+        lambda e: e["context"].update(user_agent="Mozilla/5.0 HeadlessChrome/131.0.0.0"),
+        lambda e: e["context"].update(webdriver=True),
+        lambda e: e["context"].update(traits={"email": "someone@example.com", "phone": "+1 555"}),
+        lambda e: e.pop("event"),
+        lambda e: e.update(timestamp="2026-11-26T10:00:00.123+01:00"),
+        lambda e: e.update(timestamp="yesterday"),
+        lambda e: e.update(context=None, properties=None),
+        lambda e: e["properties"].update(message="mail me at visitor@example.org please"),
+    ]
+    events = web_events(count, seed, visitors=5_000)
+    for event in events:
+        rng.choice(bends)(event)
+    return events
+
+
+def bodies() -> list[tuple[bytes, bool]]:
+    """(body, in Segment's spelling) for every batch of the run, interleaved."""
+    regular = [(body, False) for body in track_bodies(300, 100, seed=SEED + 1)]
+    regular += [(body, True) for body in segment_bodies(150, 100, seed=SEED + 2)]
+    regular += [(body, False) for body in track_bodies(200, 20, seed=SEED + 3)]
+    regular += [(body, False) for body in track_bodies(500, 1, seed=SEED + 4)]
+    irregular = irregular_events(3_000, seed=SEED + 5)
+    odd = [
+        (msgspec.json.encode(irregular[i : i + 100]), False) for i in range(0, len(irregular), 100)
+    ]
+    random.Random(SEED + 6).shuffle(regular)
+    return _interleave(regular, odd)
+
+
+def _interleave(
+    regular: list[tuple[bytes, bool]], odd: list[tuple[bytes, bool]]
+) -> list[tuple[bytes, bool]]:
+    # One odd batch after every `step` regular ones.
+    step = max(1, len(regular) // max(1, len(odd)))
+    mixed: list[tuple[bytes, bool]] = []
+    for index, item in enumerate(regular):
+        mixed.append(item)
+        if index % step == step - 1 and odd:
+            mixed.append(odd.pop())
+    return mixed + odd
+
+
+def main() -> int:
+    if native.IMPLEMENTATION != "native":
+        print("train_native: collector._hotpath is not built", file=sys.stderr)
+        return 1
+    pipeline = native.Pipeline(Settings(), SECRET)
+    batches = bodies()
+    ips = client_ips(len(batches), seed=SEED + 7)
+    events = 0
+    for round_ in range(3):
+        for index, (body, segment) in enumerate(batches):
+            batch = decode_segment_batch(body) if segment else decode_batch(body)
+            received = Received(
+                received_ms=START_MS + (round_ * len(batches) + index) * 20,
+                client_ip=ips[index],
+                user_agent=USER_AGENT,
+                dialect="segment" if segment else "track",
+            )
+            outcome = pipeline.process(batch.events, received)
+            events += len(outcome.records)
+    print(f"train_native: {events} records made", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
