@@ -1766,6 +1766,9 @@ cdef class _State:
     cdef bint found_webdriver
     cdef object found_ip
     cdef object found_user_agent
+    # Where the captured user agent's text starts in the event's bytes (-1: none), so that
+    # the tree's writer scrubs that str, whose hash is known, rather than a new one.
+    cdef Py_ssize_t found_user_agent_at
     cdef object found_library_name
     cdef _AddedEntry ip_entry
     cdef Py_ssize_t properties_keys
@@ -2651,6 +2654,7 @@ cdef class _State:
         self.found_webdriver = False
         self.found_ip = None
         self.found_user_agent = None
+        self.found_user_agent_at = -1
         self.found_library_name = None
         self.deferred_user_agent = None
 
@@ -2848,7 +2852,10 @@ cdef class _State:
             if _string_span(c, &start, &chars, &ascii) != _PLAIN or chars > self.max_string:
                 return _FALL_BACK
             if scrub and (not ascii or _needs_scrub_check(c.data + start, c.pos - 1 - start)):
-                text = _text(c, start, c.pos - 1)
+                if start == self.found_user_agent_at:
+                    text = self.found_user_agent
+                else:
+                    text = _text(c, start, c.pos - 1)
                 scrubbed = _scrub(text)
                 if scrubbed is not text:
                     _append_str(out, scrubbed)
@@ -2937,6 +2944,7 @@ cdef class _State:
                         return _FALL_BACK
                     self.found_user_agent = self._user_agent_text(peek.data + start,
                                                                   peek.pos - 1 - start)
+                    self.found_user_agent_at = start
             elif n == 9 and memcmp(key, b"webdriver", 9) == 0:
                 self.found_webdriver = (
                     _literal(&peek, b"true", 4) or _literal(&peek, b'"true"', 6))
