@@ -41,6 +41,8 @@ AGENTS = [
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131",
     "curl/8.5.0",
+    # One the free-text scrub changes: the context's copy must come out scrubbed.
+    "Mozilla/5.0 (X11; ann.lee@example.com) Gecko/20100101 Firefox/133.0",
     "",
 ]
 PII_TEXT = [
@@ -549,6 +551,26 @@ def test_native_and_python_agree_when_user_agents_share_a_cache_slot() -> None:
         for agent in [*agents, *reversed(agents)]
     ]
     run_both(Settings(), [(events, Received(received_ms=NOW))])
+
+
+@pytest.mark.parametrize("dialect", ["track", "segment"])
+def test_a_user_agent_with_pii_is_scrubbed_in_the_context_it_is_written_to(dialect: str) -> None:
+    # The native writer scrubs the str the verdict's capture made of the user agent; the
+    # record must still carry the scrubbed text, event after event (the scrub cache's hit).
+    agent = "Mozilla/5.0 (X11; ann.lee@example.com) Gecko/20100101 Firefox/133.0"
+    policy = Settings(pii=Pii(scrub_paths=["context"]))
+    events = [
+        msgspec.json.encode({"event": "e", "context": {"user_agent": agent, "n": i}})
+        for i in range(3)
+    ]
+    run_both(policy, [(events, Received(received_ms=NOW, dialect=dialect))])
+    [record, *_] = (
+        native.Pipeline(policy, SECRET)
+        .process([msgspec.Raw(events[0])], Received(received_ms=NOW))
+        .records
+    )
+    assert b"ann.lee@example.com" not in record.value
+    assert b"Firefox/133.0" in record.value
 
 
 def test_native_and_python_agree_on_an_empty_key_a_rule_names() -> None:
