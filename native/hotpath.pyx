@@ -162,7 +162,7 @@ cdef long long _FIRST_MS = -62_135_596_800_000
 cdef Py_ssize_t _CACHE_LIMIT = 100_000
 cdef Py_ssize_t _TOKEN_CACHE_LIMIT = 200_000
 cdef Py_ssize_t _SCRUB_CACHE_LIMIT = 50_000
-# User agents kept as text (see _State._user_agent_text); a power of two.
+# User agents kept (see _State._user_agent); a power of two.
 cdef enum:
     _USER_AGENT_SLOTS = 256
 cdef Py_ssize_t _SCRUB_CACHE_LENGTH = 256
@@ -1673,6 +1673,19 @@ class Pipeline(_twin.Pipeline):
         return (<_State>self._native).process(events, received)
 
 
+cdef object _UNJUDGED = object()
+
+
+@cython.final
+cdef class _Agent:
+    """A user agent seen lately (_State._user_agent): its bytes and its text, and what the
+    verdict (_UNJUDGED until asked) and the free-text scrub (None until asked) made of it."""
+    cdef bytes utf8
+    cdef str text
+    cdef object verdict
+    cdef str scrubbed
+
+
 cdef class _AddedEntry:
     """An entry the collector adds to `context`: its key, its policy (_entry_policy), and
     the value it was rendered for last with that rendering (`"key":value`, or None when a
@@ -1766,8 +1779,10 @@ cdef class _State:
     cdef bint found_webdriver
     cdef object found_ip
     cdef object found_user_agent
-    # Where the captured user agent's text starts in the event's bytes (-1: none), so that
-    # the tree's writer scrubs that str, whose hash is known, rather than a new one.
+    # The captured user agent as the cache of recent ones holds it, and where its text
+    # starts in the event's bytes (-1: none), so that the verdict and the tree's writer take
+    # what was made of it before rather than look it up by its hundred-odd characters.
+    cdef _Agent found_agent
     cdef Py_ssize_t found_user_agent_at
     cdef object found_library_name
     cdef _AddedEntry ip_entry
@@ -2401,22 +2416,27 @@ cdef class _State:
             return RATE_ANONYMOUS_ID
         return None
 
-    cdef str _user_agent_text(self, const unsigned char* data, Py_ssize_t n):
-        """The user agent's text, as one str per user agent seen lately: most events come
-        from a few dozen browsers, and a str met again keeps its hash, so the verdict's cache
-        costs no hashing of a hundred-odd characters and no new object per event."""
+    cdef _Agent _user_agent(self, const unsigned char* data, Py_ssize_t n):
+        """The user agent of these bytes, as one _Agent per user agent seen lately: most
+        events come from a few dozen browsers, and what was made of one (its str, its hash,
+        its verdict, its scrubbed text) is then made once rather than per event."""
         cdef size_t slot = 0
+        cdef _Agent agent
         if n > 0:
             slot = (<size_t>n * 31 + data[n >> 1] * 7 + data[(n * 3) >> 2] + data[n - 1] * 131)
         slot &= _USER_AGENT_SLOTS - 1
         entry = self.user_agents[slot]
         if entry is not None:
-            utf8 = (<tuple>entry)[0]
-            if PyBytes_GET_SIZE(utf8) == n and memcmp(PyBytes_AS_STRING(utf8), data, n) == 0:
-                return (<tuple>entry)[1]
-        text = PyUnicode_DecodeUTF8(<const char*>data, n, NULL)
-        self.user_agents[slot] = (PyBytes_FromStringAndSize(<const char*>data, n), text)
-        return text
+            agent = <_Agent>entry
+            if (PyBytes_GET_SIZE(agent.utf8) == n
+                    and memcmp(PyBytes_AS_STRING(agent.utf8), data, n) == 0):
+                return agent
+        agent = _Agent.__new__(_Agent)
+        agent.utf8 = PyBytes_FromStringAndSize(<const char*>data, n)
+        agent.text = PyUnicode_DecodeUTF8(<const char*>data, n, NULL)
+        agent.verdict = _UNJUDGED
+        self.user_agents[slot] = agent
+        return agent
 
     cdef str _cached_source(self, object name):
         """_source_of_library, remembered by name: a site's events come from a few
@@ -2431,6 +2451,14 @@ cdef class _State:
         return source
 
     cdef object _user_agent_verdict(self, str user_agent):
+        cdef _Agent agent = self.found_agent
+        if agent is not None and agent.text is user_agent:
+            if agent.verdict is _UNJUDGED:
+                agent.verdict = self._judge_user_agent(user_agent)
+            return agent.verdict
+        return self._judge_user_agent(user_agent)
+
+    cdef object _judge_user_agent(self, str user_agent):
         cdef PyObject* cached = PyDict_GetItem(self.verdicts, user_agent)
         if cached is not NULL:
             return <object>cached
@@ -2654,6 +2682,7 @@ cdef class _State:
         self.found_webdriver = False
         self.found_ip = None
         self.found_user_agent = None
+        self.found_agent = None
         self.found_user_agent_at = -1
         self.found_library_name = None
         self.deferred_user_agent = None
@@ -2801,7 +2830,7 @@ cdef class _State:
             return _FALL_BACK
         if _string_span(c, &start, &chars, &ascii) != _PLAIN or chars > self.max_string:
             return _FALL_BACK
-        self.deferred_user_agent = self._user_agent_text(c.data + start, c.pos - 1 - start)
+        self.deferred_user_agent = self._user_agent(c.data + start, c.pos - 1 - start).text
         self.found_user_agent_present = True
         self.found_user_agent = self.deferred_user_agent
         return _PLAIN
@@ -2853,10 +2882,13 @@ cdef class _State:
                 return _FALL_BACK
             if scrub and (not ascii or _needs_scrub_check(c.data + start, c.pos - 1 - start)):
                 if start == self.found_user_agent_at:
-                    text = self.found_user_agent
+                    text = self.found_agent.text
+                    if self.found_agent.scrubbed is None:
+                        self.found_agent.scrubbed = _scrub(text)
+                    scrubbed = self.found_agent.scrubbed
                 else:
                     text = _text(c, start, c.pos - 1)
-                scrubbed = _scrub(text)
+                    scrubbed = _scrub(text)
                 if scrubbed is not text:
                     _append_str(out, scrubbed)
                     return _PLAIN
@@ -2942,8 +2974,8 @@ cdef class _State:
                 if string:
                     if _string_span(&peek, &start, &chars, &ascii) != _PLAIN:
                         return _FALL_BACK
-                    self.found_user_agent = self._user_agent_text(peek.data + start,
-                                                                  peek.pos - 1 - start)
+                    self.found_agent = self._user_agent(peek.data + start, peek.pos - 1 - start)
+                    self.found_user_agent = self.found_agent.text
                     self.found_user_agent_at = start
             elif n == 9 and memcmp(key, b"webdriver", 9) == 0:
                 self.found_webdriver = (
