@@ -37,7 +37,9 @@ link_flags = flags if sanitize else []
 # training never ran are compiled as without a profile (-fprofile-partial-training).
 pgo_flags: list[str] = []
 pgo = os.environ.get("COLLECTOR_PGO", "")
-if pgo and not sanitize:
+if pgo and sanitize:
+    sys.exit("setup.py: COLLECTOR_PGO and COLLECTOR_SANITIZE=1 are two different builds")
+if pgo:
     stage, _, profile_dir = pgo.partition(":")
     if stage == "generate":
         pgo_flags = ["-fprofile-generate", f"-fprofile-dir={profile_dir}"]
@@ -46,7 +48,6 @@ if pgo and not sanitize:
             "-fprofile-use",
             "-fprofile-partial-training",
             f"-fprofile-dir={profile_dir}",
-            "-Wno-missing-profile",
         ]
     else:
         sys.exit(f"setup.py: COLLECTOR_PGO must be generate:DIR or use:DIR, not {pgo!r}")

@@ -573,6 +573,20 @@ def test_a_user_agent_with_pii_is_scrubbed_in_the_context_it_is_written_to(diale
     assert b"Firefox/133.0" in record.value
 
 
+@pytest.mark.parametrize("dialect", ["track", "segment"])
+def test_native_and_python_agree_on_keys_that_nearly_name_a_field(dialect: str) -> None:
+    # The native reader finds a top-level key's field through a table of the names' lengths
+    # and first and last bytes, then compares words: keys sharing those with a field, and
+    # keys too short or too long for the word compares, must still be told apart.
+    keys = [
+        *["evxnt", "usxr_id", "uxxxxxd", "anonymousXid", "timestamX", "contexX", "propertieX"],
+        *["userXd", "messageXd", "anonymousXd", "sentXt", "tyXe", "naXe", "trXits"],
+        *["a", "ab", "typ", "", "user_id_and_then_some", "anonymous_id_and_more"],
+    ]
+    events = [msgspec.json.encode({"event": "e", key: "v", "user_id": "u1"}) for key in keys]
+    run_both(Settings(), [(events, Received(received_ms=NOW, dialect=dialect))], respell=False)
+
+
 def test_native_and_python_agree_on_an_empty_key_a_rule_names() -> None:
     policy = Settings(pii=Pii(rules={"**.": "drop"}))
     events = [b'{"event": "e", "properties": {"": "x", "a": 1}, "traits": {"": 2}}']
