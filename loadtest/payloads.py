@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -17,7 +18,8 @@ SEED = 20261126
 
 _EVENTS = [("page", 60), ("click", 25), ("form_submit", 8), ("signup", 2), ("purchase", 5)]
 _PATHS = ["/", "/pricing", "/docs", "/docs/install", "/blog/launch", "/signup", "/cart"]
-_AGENTS = [
+# User agents with their weights: a visitor keeps one.
+AGENTS = [
     (
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Safari/537.36",
@@ -38,12 +40,17 @@ _AGENTS = [
 ]
 
 
-def web_events(count: int, seed: int = SEED, visitors: int = 50_000) -> list[dict[str, Any]]:
+def web_events(
+    count: int,
+    seed: int = SEED,
+    visitors: int = 50_000,
+    agents: Sequence[tuple[str, int]] = AGENTS,
+) -> list[dict[str, Any]]:
     """`count` web activity events of about 330 bytes each as JSON."""
     rng = random.Random(seed)
     names, weights = zip(*_EVENTS, strict=True)
-    agents, agent_weights = zip(*_AGENTS, strict=True)
-    agent_of = rng.choices(agents, agent_weights, k=visitors)
+    agent_names, agent_weights = zip(*agents, strict=True)
+    agent_of = rng.choices(agent_names, agent_weights, k=visitors)
     events = []
     for i in range(count):
         visitor = rng.randrange(visitors)
@@ -70,9 +77,14 @@ def web_events(count: int, seed: int = SEED, visitors: int = 50_000) -> list[dic
     return events
 
 
-def track_bodies(batches: int, batch_size: int = 100, seed: int = SEED) -> list[bytes]:
+def track_bodies(
+    batches: int,
+    batch_size: int = 100,
+    seed: int = SEED,
+    agents: Sequence[tuple[str, int]] = AGENTS,
+) -> list[bytes]:
     """`batches` JSON array bodies of `batch_size` events, ready to POST to /track."""
-    events = web_events(batches * batch_size, seed)
+    events = web_events(batches * batch_size, seed, agents=agents)
     encode = msgspec.json.encode
     return [encode(events[i : i + batch_size]) for i in range(0, len(events), batch_size)]
 

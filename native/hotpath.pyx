@@ -1556,6 +1556,12 @@ cdef struct _TokenSlot:
     PyObject* token  # its token, a str (a reference too)
 
 
+cdef inline Py_hash_t _token_hash(const unsigned char* data, Py_ssize_t n) noexcept:
+    """The hash the token table keys these bytes by: theirs, never 0 (an empty slot's)."""
+    cdef Py_hash_t h = collector_hash_bytes(data, n)
+    return 1 if h == 0 else h
+
+
 @cython.final
 cdef class _Tokens:
     """Tokens of the values tokenized lately, in an open-addressing table keyed by their
@@ -1604,15 +1610,12 @@ cdef class _Tokens:
                 return slot
             i = (i + 1) & mask
 
-    cdef inline void prefetch(self, const unsigned char* data, Py_ssize_t n) noexcept:
-        # Start loading the slot these bytes hash to (see Window.prefetch).
-        cdef Py_hash_t h = collector_hash_bytes(data, n)
-        if h == 0:
-            h = 1
+    cdef inline void prefetch(self, Py_hash_t h) noexcept:
+        # Start loading the slot of the bytes hashing to h (_token_hash; see Window.prefetch).
         __builtin_prefetch(&self.slots[<size_t>h & <size_t>(self.capacity - 1)])
 
     cdef str get(self, const unsigned char* data, Py_ssize_t n, Py_hash_t h):
-        """The token of these bytes (h: their collector_hash_bytes, never 0), or None."""
+        """The token of these bytes (h: their _token_hash), or None."""
         cdef _TokenSlot* slot = self._slot(data, n, h)
         return None if slot.hash == 0 else <str>slot.token
 
@@ -1994,6 +1997,8 @@ cdef class _State:
         cdef Py_ssize_t identity
         cdef long long client_ms = 0, sent_ms = 0, skew = 0, ts
         cdef Py_hash_t anonymous_hash = 0, identity_hash = 0
+        # The user id's _token_hash, once the token table's slot is on its way (0: not yet).
+        cdef Py_hash_t user_id_hash = 0
         context = traits = properties = None
         if self.trees_as_bytes:
             fast = self._plain_event(data, n) == _PLAIN
@@ -2046,7 +2051,8 @@ cdef class _State:
         # guess costs a load.
         if scalars[_F_USER_ID].kind == _SPAN:
             if self.top_tokenized[1]:
-                self.tokens.prefetch(scalars[_F_USER_ID].data, scalars[_F_USER_ID].n)
+                user_id_hash = _token_hash(scalars[_F_USER_ID].data, scalars[_F_USER_ID].n)
+                self.tokens.prefetch(user_id_hash)
         elif anonymous_hashed:
             self.per_key.prefetch(anonymous_hash)
         self._check("event", _F_EVENT)
@@ -2129,7 +2135,7 @@ cdef class _State:
         # anonymous id as it was before any rule, and the record's key is known early, so
         # that the key's rate-window slot is on its way into the cache while the verdict runs.
         self._top_field(0, _F_EVENT)
-        self._top_field(1, _F_USER_ID)
+        self._top_field(1, _F_USER_ID, user_id_hash)
         self._top_field(2, _F_ANONYMOUS_ID)
         self._top_field(3, _F_SESSION_ID)
         self._top_field(4, _F_GROUP_ID)
@@ -2336,9 +2342,10 @@ cdef class _State:
             self.fields[field] = _identity(value)
         return 0
 
-    cdef int _top_field(self, Py_ssize_t top, Py_ssize_t field) except -1:
+    cdef int _top_field(self, Py_ssize_t top, Py_ssize_t field, Py_hash_t h=0) except -1:
         """The PII rules on a top-level field (`top` indexes collector.pii._TOP_LEVEL). A
-        span no rule changes stays a span; a span to tokenize is looked up by its bytes."""
+        span no rule changes stays a span; a span to tokenize is looked up by its bytes (h:
+        their _token_hash when the caller has it, else 0)."""
         cdef _Scalar* scalar = &self.scalars[field]
         if scalar.kind == _SPAN:
             if self.top_actions[top] is None:
@@ -2346,7 +2353,7 @@ cdef class _State:
                         scalar.ascii and not _needs_scrub_check(scalar.data, scalar.n)):
                     return 0
             elif self.top_tokenized[top]:
-                self.fields[field] = self._token_of(scalar.data, scalar.n, None)
+                self.fields[field] = self._token_of(scalar.data, scalar.n, None, h)
                 scalar.kind = _OBJECT
                 return 0
             self._span_text(field)
@@ -3110,12 +3117,13 @@ cdef class _State:
         return self._token_of(<const unsigned char*>PyBytes_AS_STRING(utf8),
                               PyBytes_GET_SIZE(utf8), utf8)
 
-    cdef str _token_of(self, const unsigned char* data, Py_ssize_t n, bytes utf8):
+    cdef str _token_of(self, const unsigned char* data, Py_ssize_t n, bytes utf8,
+                       Py_hash_t h=0):
         """The token of the value whose UTF-8 is data[:n] (`utf8`, when the caller has it
-        as bytes already), from the table or made and kept there."""
-        cdef Py_hash_t h = collector_hash_bytes(data, n)
+        as bytes already; h, its _token_hash, when it has that), from the table or made and
+        kept there."""
         if h == 0:
-            h = 1
+            h = _token_hash(data, n)
         token = self.tokens.get(data, n, h)
         if token is None:
             if utf8 is None:

@@ -22,16 +22,13 @@ from typing import Any
 
 import msgspec
 
+from bench.pipeline import through
 from collector import native
 from collector.config import Pii, Settings
-from collector.decoding import decode_batch
-from collector.normalize import Received
-from collector.sources.segment import decode_segment_batch
-from loadtest.payloads import SEED, client_ips, segment_bodies, web_events
+from loadtest.payloads import AGENTS, SEED, client_ips, segment_bodies, track_bodies, web_events
 
 SECRET = b"profile-training-secret-0123456789"
 START_MS = 1_795_800_000_000
-USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 MORE_AGENTS = [
     *(
         f"Mozilla/5.0 (Linux; Android {android}; Pixel {android - 6}) AppleWebKit/537.36 "
@@ -50,6 +47,8 @@ MORE_AGENTS = [
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "HeadlessChrome/131.0.0.0 Safari/537.36",
 ]
+# The load generator's user agents and these, which a third of the visitors then have.
+TRAINING_AGENTS = [*AGENTS, *((agent, 2) for agent in MORE_AGENTS)]
 # A policy that scrubs the context too, and masks and truncates more than the default.
 STRICTER = Settings(
     pii=Pii(
@@ -84,23 +83,13 @@ def irregular_events(count: int, seed: int) -> list[dict[str, Any]]:
     return events
 
 
-def track_bodies(batches: int, batch_size: int, seed: int) -> list[bytes]:
-    """Web events in `/track` arrays, a third of them from MORE_AGENTS."""
-    rng = random.Random(seed)
-    events = web_events(batches * batch_size, seed, visitors=20_000)
-    for event in events:
-        if rng.random() < 0.3:
-            event["context"]["user_agent"] = rng.choice(MORE_AGENTS)
-    encode = msgspec.json.encode
-    return [encode(events[i : i + batch_size]) for i in range(0, len(events), batch_size)]
-
-
 def bodies() -> list[tuple[bytes, bool]]:
     """(body, in Segment's spelling) for every batch of the run, interleaved."""
-    regular = [(body, False) for body in track_bodies(300, 100, seed=SEED + 1)]
+    agents = TRAINING_AGENTS
+    regular = [(body, False) for body in track_bodies(300, 100, SEED + 1, agents)]
     regular += [(body, True) for body in segment_bodies(150, 100, seed=SEED + 2)]
-    regular += [(body, False) for body in track_bodies(200, 20, seed=SEED + 3)]
-    regular += [(body, False) for body in track_bodies(500, 1, seed=SEED + 4)]
+    regular += [(body, False) for body in track_bodies(200, 20, SEED + 3, agents)]
+    regular += [(body, False) for body in track_bodies(500, 1, SEED + 4, agents)]
     irregular = irregular_events(3_000, seed=SEED + 5)
     odd = [
         (msgspec.json.encode(irregular[i : i + 100]), False) for i in range(0, len(irregular), 100)
@@ -129,19 +118,14 @@ def main() -> int:
     batches = bodies()
     ips = client_ips(len(batches), seed=SEED + 7)
     events = 0
-    # Two rounds under the default policy, one under the stricter one.
+    # Two rounds under the default policy, one under the stricter one, each batch decoded
+    # and processed as bench/pipeline.py (and the collector) does.
     for round_, settings in enumerate([Settings(), Settings(), STRICTER]):
         pipeline = native.Pipeline(settings, SECRET)
+        run = {False: through(pipeline), True: through(pipeline, segment=True)}
         for index, (body, segment) in enumerate(batches):
-            batch = decode_segment_batch(body) if segment else decode_batch(body)
-            received = Received(
-                received_ms=START_MS + (round_ * len(batches) + index) * 20,
-                client_ip=ips[index],
-                user_agent=USER_AGENT,
-                dialect="segment" if segment else "track",
-            )
-            outcome = pipeline.process(batch.events, received)
-            events += len(outcome.records)
+            now = START_MS + (round_ * len(batches) + index) * 20
+            events += len(run[segment](body, now, ips[index]))
     print(f"train_native: {events} records made", file=sys.stderr)
     return 0
 
