@@ -510,6 +510,11 @@ cdef class Window:
     cdef long long window_ms
     cdef long long epoch
     cdef uint32_t generation
+    # The clock of the last hit, and what it makes of the windows: the events of a batch
+    # share their clock, and a division for each hit would cost more than the rest of it.
+    cdef long long last_ms
+    cdef bint clocked  # whether last_ms is set
+    cdef double previous_weight
     cdef _Slot* slots
     cdef Py_ssize_t capacity
     cdef Py_ssize_t used
@@ -531,12 +536,18 @@ cdef class Window:
 
     cdef double hit_hash(self, Py_hash_t h, long long now_ms) except? -1:
         # h: the key's hash(), which is all a slot keeps of it.
-        cdef long long epoch = _floor_div(now_ms, self.window_ms)
-        cdef long long into = now_ms - epoch * self.window_ms
-        if epoch != self.epoch:
-            if epoch != self.epoch + 1:
-                self.generation += 1
-            self.epoch = epoch
+        cdef long long epoch, into
+        if now_ms != self.last_ms or not self.clocked:
+            epoch = _floor_div(now_ms, self.window_ms)
+            into = now_ms - epoch * self.window_ms
+            if epoch != self.epoch:
+                if epoch != self.epoch + 1:
+                    self.generation += 1
+                self.epoch = epoch
+            self.previous_weight = 1 - <double>into / <double>self.window_ms
+            self.last_ms = now_ms
+            self.clocked = True
+        epoch = self.epoch
         if h == 0:
             h = 1
         cdef _Slot* slot = self._slot(h)
@@ -555,7 +566,7 @@ cdef class Window:
         slot.epoch = epoch
         if slot.current != 0xFFFFFFFF:
             slot.current += 1
-        cdef double rate = slot.current + slot.previous * (1 - <double>into / <double>self.window_ms)
+        cdef double rate = slot.current + slot.previous * self.previous_weight
         if self.used * 2 > self.capacity:
             self._rebuild()
         return rate
@@ -647,12 +658,11 @@ cdef inline int _append_bytes(Buffer* buf, bytes data) except -1:
 
 
 cdef int _append_str(Buffer* buf, str text) except -1:
-    # Text without quotes, backslashes, control characters or DEL is written as its UTF-8,
-    # as msgspec writes it; anything else is left to msgspec's own escaping (as is text
+    # Text without quotes, backslashes or control characters is written as its UTF-8, as
+    # msgspec writes it; anything else is left to msgspec's own escaping (as is text
     # with lone surrogates, which has no UTF-8).
-    cdef Py_ssize_t n, i
+    cdef Py_ssize_t n
     cdef const char* utf8
-    cdef unsigned char c
     if PyUnicode_IS_ASCII(text):
         utf8 = PyUnicode_AsUTF8AndSize(text, &n)
     else:
@@ -660,16 +670,28 @@ cdef int _append_str(Buffer* buf, str text) except -1:
             utf8 = PyUnicode_AsUTF8AndSize(text, &n)
         except UnicodeEncodeError:
             return _append_bytes(buf, _encode(text))
-    for i in range(n):
-        c = <unsigned char>utf8[i]
-        if c < 0x20 or c == 0x22 or c == 0x5C or c == 0x7F:
-            return _append_bytes(buf, _encode(text))
+    if not collector_json_verbatim(<const unsigned char*>utf8, n):
+        return _append_bytes(buf, _encode(text))
     _reserve(buf, n + 2)
     buf.data[buf.length] = b'"'
     memcpy(buf.data + buf.length + 1, utf8, n)
     buf.data[buf.length + n + 1] = b'"'
     buf.length += n + 2
     return 0
+
+
+cdef inline int _append_member(Buffer* out, const unsigned char* data, Py_ssize_t key_start,
+                               Py_ssize_t key_stop, bint comma) except -1:
+    """A member's start, as msgspec writes it: the comma before it (when `comma`), its key
+    (data[key_start:key_stop], quoted) and the colon; in one copy of the client's bytes when
+    they are already that (no space around them, as most clients write JSON)."""
+    cdef Py_ssize_t first = key_start - 1 - comma
+    if data[key_stop + 1] == 0x3A and (not comma or data[first] == 0x2C):
+        return _append(out, <const char*>data + first, key_stop + 2 - first)
+    if comma:
+        _append(out, b",", 1)
+    _append(out, <const char*>data + key_start - 1, key_stop - key_start + 2)
+    return _append(out, b":", 1)
 
 
 cdef int _append_result(Buffer* buf, object result) except -1:
@@ -788,6 +810,14 @@ cdef bytes _entropy = b""
 cdef Py_ssize_t _entropy_at = 0
 cdef long _entropy_pid = -1
 cdef const char* _HEX = b"0123456789abcdef"
+# Each byte's two hex digits, and where a UUID's bytes go in its quoted text.
+cdef char _HEX_PAIRS[512]
+for _byte in range(256):
+    _HEX_PAIRS[2 * _byte] = _HEX[_byte >> 4]
+    _HEX_PAIRS[2 * _byte + 1] = _HEX[_byte & 0x0F]
+cdef int _UUID_HEX_AT[16]
+for _byte, _at in enumerate([1, 3, 5, 7, 10, 12, 15, 17, 20, 22, 25, 27, 29, 31, 33, 35]):
+    _UUID_HEX_AT[_byte] = _at
 
 
 cdef void _check_fork():
@@ -826,16 +856,9 @@ cdef int _append_uuid7(Buffer* buf, long long now_ms) except -1:
         raw[9 + i] = random[3 + i]
     _reserve(buf, 38)
     cdef char* text = buf.data + buf.length
-    text[0] = b'"'
-    cdef int at = 1
+    memcpy(text, b'"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"', 38)
     for i in range(16):
-        if i == 4 or i == 6 or i == 8 or i == 10:
-            text[at] = b"-"
-            at += 1
-        text[at] = _HEX[raw[i] >> 4]
-        text[at + 1] = _HEX[raw[i] & 0x0F]
-        at += 2
-    text[37] = b'"'
+        memcpy(text + _UUID_HEX_AT[i], &_HEX_PAIRS[2 * raw[i]], 2)
     buf.length += 38
     return 0
 
@@ -939,6 +962,66 @@ cdef extern from *:
         return 16;
     }
     #endif
+    /* Whether ASCII text could hold what the free-text scrub replaces: an @ or a digit
+       anywhere, or two colons (collector.pii.scrub_text's pre-check). Sixteen bytes at a
+       time where SSE2 is, the last sixteen overlapping those before. */
+    static inline int collector_scrub_candidate(const unsigned char *p, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+        int colons = 0;
+    #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
+        if (n >= 16) {
+            for (;;) {
+                Py_ssize_t at = i + 16 <= n ? i : n - 16;
+                const __m128i v = _mm_loadu_si128((const __m128i *)(p + at));
+                const __m128i digit = _mm_sub_epi8(v, _mm_set1_epi8(0x30));
+                const __m128i hit = _mm_or_si128(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0x40)),
+                    _mm_cmpeq_epi8(_mm_min_epu8(digit, _mm_set1_epi8(9)), digit));
+                if (_mm_movemask_epi8(hit)) return 1;
+                /* Colons in the bytes not seen before: a second one settles it. */
+                const unsigned colon = (unsigned)_mm_movemask_epi8(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0x3A))) >> (i - at);
+                if (colon && (colons || (colon & (colon - 1)))) return 1;
+                colons |= colon != 0;
+                i += 16;
+                if (i >= n) break;
+            }
+            return 0;
+        }
+    #endif
+        for (; i < n; i++) {
+            const unsigned char b = p[i];
+            if (b == 0x40 || (b >= 0x30 && b <= 0x39)) return 1;
+            colons += b == 0x3A;
+        }
+        return colons >= 2;
+    }
+    /* Whether UTF-8 text is written in JSON as it is: no quote, backslash or control
+       character. Sixteen bytes at a time where SSE2 is, the last sixteen overlapping
+       those before. */
+    static inline int collector_json_verbatim(const unsigned char *p, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+    #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
+        if (n >= 16) {
+            for (;;) {
+                const __m128i v = _mm_loadu_si128(
+                    (const __m128i *)(p + (i + 16 <= n ? i : n - 16)));
+                const __m128i bad = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x22)),
+                                 _mm_cmpeq_epi8(v, _mm_set1_epi8(0x5C))),
+                    _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F)));
+                if (_mm_movemask_epi8(bad)) return 0;
+                i += 16;
+                if (i >= n) return 1;
+            }
+        }
+    #endif
+        for (; i < n; i++) {
+            const unsigned char b = p[i];
+            if (b < 0x20 || b == 0x22 || b == 0x5C) return 0;
+        }
+        return 1;
+    }
     static inline int collector_plain_prefix16(const unsigned char *p) {
         return collector_prefix16(p, 1);
     }
@@ -947,6 +1030,8 @@ cdef extern from *:
     }
     """
     int collector_plain_prefix16(const unsigned char* p) noexcept nogil
+    bint collector_scrub_candidate(const unsigned char* p, Py_ssize_t n) noexcept nogil
+    bint collector_json_verbatim(const unsigned char* p, Py_ssize_t n) noexcept nogil
     int collector_text_prefix16(const unsigned char* p) noexcept nogil
 
 
@@ -1046,15 +1131,7 @@ cdef inline bint _literal(_Cursor* c, const char* word, Py_ssize_t n) noexcept:
 
 cdef inline bint _needs_scrub_check(const unsigned char* text, Py_ssize_t n) noexcept:
     """For ASCII text: whether _scrub could change it (its pre-check, on bytes)."""
-    cdef Py_ssize_t i, colons = 0
-    cdef unsigned char b
-    for i in range(n):
-        b = text[i]
-        if b == 0x40 or 0x30 <= b <= 0x39:
-            return True
-        if b == 0x3A:
-            colons += 1
-    return colons >= 2
+    return collector_scrub_candidate(text, n)
 
 
 cdef inline str _text(_Cursor* c, Py_ssize_t start, Py_ssize_t stop):
@@ -2153,7 +2230,9 @@ cdef class _State:
         cdef Py_ssize_t key_at = -1, key_n = 0, value_at
         if identity >= 0:
             key_at = out.length
-            self._key(identity, &identity_hash, out)
+            # Still the span the verdict's window hashed (no rule changed it): the same hash.
+            self._key(identity, &identity_hash, out,
+                      anonymous_hash if identity == _F_ANONYMOUS_ID and anonymous_hashed else 0)
             key_n = out.length - key_at
             self.per_key.prefetch(identity_hash)
         if not self.drop_bots:
@@ -2360,13 +2439,14 @@ cdef class _State:
         self.fields[field] = self._top(top, self.fields[field])
         return 0
 
-    cdef int _key(self, Py_ssize_t field, Py_hash_t* h, Buffer* out) except -1:
+    cdef int _key(self, Py_ssize_t field, Py_hash_t* h, Buffer* out,
+                  Py_hash_t span_hash=0) except -1:
         """The field's UTF-8, as the record's key, appended to `out`; in h its text's
-        hash()."""
+        hash() (span_hash, when the caller has it for the field's span, else 0)."""
         cdef _Scalar* scalar = &self.scalars[field]
         if scalar.kind == _SPAN:
             if scalar.ascii:
-                h[0] = collector_hash_bytes(scalar.data, scalar.n)
+                h[0] = span_hash if span_hash else collector_hash_bytes(scalar.data, scalar.n)
                 return _append(out, <const char*>scalar.data, scalar.n)
             self._span_text(field)
         value = self.fields[field]
@@ -2791,10 +2871,7 @@ cdef class _State:
                             return _FALL_BACK
                         result = self._act(action, value)
                         if result is not _DROP:
-                            if emitted:
-                                _append(out, b",", 1)
-                            _append(out, <const char*>c.data + key_start - 1, key_stop - key_start + 2)
-                            _append(out, b":", 1)
+                            _append_member(out, c.data, key_start, key_stop, emitted > 0)
                             _append_result(out, result)
                             emitted += 1
                         if self._next_member(c) != _PLAIN:
@@ -2807,10 +2884,7 @@ cdef class _State:
                         if here is None:
                             here = self._path(c, root) + (key,)
                         candidate = PySet_Contains(self.scrub_paths, here)
-                if emitted:
-                    _append(out, b",", 1)
-                _append(out, <const char*>c.data + key_start - 1, key_stop - key_start + 2)
-                _append(out, b":", 1)
+                _append_member(out, c.data, key_start, key_stop, emitted > 0)
                 emitted += 1
                 c.key_start[c.depth_keys] = key_start
                 c.key_stop[c.depth_keys] = key_stop
