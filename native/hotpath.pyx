@@ -496,6 +496,7 @@ cdef struct _Slot:
     uint32_t previous
 
 
+@cython.final
 cdef class Window:
     """Twin of collector.rates.SlidingWindow, in an open-addressing table of C structs.
 
@@ -1766,6 +1767,7 @@ cdef class _Agent:
     cdef str scrubbed
 
 
+@cython.final
 cdef class _AddedEntry:
     """An entry the collector adds to `context`: its key, its policy (_entry_policy), and
     the value it was rendered for last with that rendering (`"key":value`, or None when a
@@ -1780,6 +1782,7 @@ cdef class _AddedEntry:
         self.policy = policy
 
 
+@cython.final
 cdef class _State:
     cdef object settings
     cdef object new_id
