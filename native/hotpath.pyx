@@ -819,6 +819,7 @@ for _byte in range(256):
 cdef int _UUID_HEX_AT[16]
 for _byte, _at in enumerate([1, 3, 5, 7, 10, 12, 15, 17, 20, 22, 25, 27, 29, 31, 33, 35]):
     _UUID_HEX_AT[_byte] = _at
+del _byte, _at
 
 
 cdef void _check_fork():
@@ -2233,7 +2234,8 @@ cdef class _State:
         cdef Py_ssize_t key_at = -1, key_n = 0, value_at
         if identity >= 0:
             key_at = out.length
-            # Still the span the verdict's window hashed (no rule changed it): the same hash.
+            # The hash the verdict's window took of the anonymous id is the key's, if the id
+            # is still that span (_key checks; a rule that changed it made it an object).
             self._key(identity, &identity_hash, out,
                       anonymous_hash if identity == _F_ANONYMOUS_ID and anonymous_hashed else 0)
             key_n = out.length - key_at
