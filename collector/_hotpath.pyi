@@ -1,5 +1,5 @@
 # Types of the compiled hot path (native/hotpath.pyx); each piece names its Python twin there.
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, overload
 
 from collector import pipeline
@@ -14,11 +14,19 @@ class Events(Sequence[bytes]):
     """The events of a batch body, sliced from it in place (registered as a Sequence)."""
 
     body: bytes
+    # Split by the body's outline: each event still to be read strictly, on first access.
+    outlined: bool
+    # How msgspec reads the body, for when one of these events turns out not to be JSON.
+    recheck: Callable[[], Sequence[bytes]] | None
     def __len__(self) -> int: ...
     @overload
     def __getitem__(self, index: int) -> bytes: ...
     @overload
     def __getitem__(self, index: slice) -> list[bytes]: ...
 
-def split_array(body: bytes) -> Events | None: ...
-def split_object(body: bytes, sent_key: bytes) -> tuple[Events, str | int | None] | None: ...
+def split_array(
+    body: bytes, recheck: Callable[[], Sequence[bytes]] | None = None
+) -> Events | None: ...
+def split_object(
+    body: bytes, sent_key: bytes, recheck: Callable[[], Sequence[bytes]] | None = None
+) -> tuple[Events, str | int | None] | None: ...

@@ -7,12 +7,16 @@ siblings go on. A body whose outline is wrong is a 400 naming the problem, and p
 nothing.
 
 msgspec is the specification. A body goes first to the native splitters
-(collector.native.split_array and split_object), which split it in one pass where they are
-sure msgspec would read it the same way, and otherwise leave it to msgspec, errors included.
+(collector.native.split_array and split_object), which split it by its outline where they
+are sure of that, and otherwise leave it to msgspec, errors included. An event split so is
+read strictly once, by the native pipeline as it reads it (or by the splitter on first
+access): when one is not JSON, the body goes to msgspec after all, whose error (a 400)
+is the answer, and the pipeline leaves no trace of the events before it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import msgspec
@@ -38,13 +42,18 @@ _decoder = msgspec.json.Decoder(list[msgspec.Raw] | TrackBatch)
 
 def decode_batch(body: bytes) -> Batch:
     """The events of a request body, or a BadRequest saying what is wrong with it."""
-    events = native.split_array(body)
+    recheck = functools.partial(_events_by_msgspec, body)
+    events = native.split_array(body, recheck)
     if events is not None:
         return Batch(events)
-    split = native.split_object(body, b"sent_at")
+    split = native.split_object(body, b"sent_at", recheck)
     if split is not None:
         return batch_sent_at(*split, "sent_at")
     return decode_with_msgspec(body)
+
+
+def _events_by_msgspec(body: bytes) -> Sequence[bytes]:
+    return decode_with_msgspec(body).events
 
 
 def batch_sent_at(events: Sequence[bytes], sent_at: str | int | None, name: str) -> Batch:

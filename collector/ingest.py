@@ -22,7 +22,7 @@ from collector.bodies import read_body
 from collector.config import Settings
 from collector.decoding import Batch
 from collector.envelope import EventType
-from collector.errors import RateLimited
+from collector.errors import BadRequest, RateLimited
 from collector.metrics import Metrics
 from collector.normalize import Received
 from collector.pii import load_secret
@@ -90,7 +90,13 @@ class Ingest:
             dialect=dialect,  # type: ignore[arg-type]
             default_type=default_type,
         )
-        outcome = self._pipelines[key].process(batch.events, received)
+        try:
+            outcome = self._pipelines[key].process(batch.events, received)
+        except BadRequest:
+            # A body found not to be JSON only as its events were read (see
+            # collector.decoding): refused whole, it uses none of the quota.
+            self._buckets[key].give_back(len(batch.events))
+            raise
         await self.sink.send(outcome.records, outcome.per_topic)
         self.metrics.count_outcome(outcome)
         return outcome

@@ -3,7 +3,9 @@
 - `Pipeline`: native/hotpath.pyx, twin collector/pipeline.py.
 - `split_array`, `split_object`: native/hotpath.pyx; their twin is msgspec, in
   collector.decoding and collector.sources.segment, which always has the last word: these
-  answer None for any body they are not sure of.
+  answer None for any body they are not sure of the outline of, and their events are
+  each read strictly later (by the native pipeline, or on first access), msgspec's
+  `recheck` of the body answering for it when one is not JSON.
 - `Producer`: native/producer.pyx (librdkafka's C API), twin collector/sinks/producer.py.
 
 COLLECTOR_NATIVE=0 forces both twins (for debugging and for parity tests).
@@ -21,19 +23,23 @@ from collector.sinks import producer as _producer_twin
 logger = logging.getLogger(__name__)
 
 
-def _leave_to_msgspec(body: bytes) -> Sequence[bytes] | None:
+# How msgspec reads a body: its events, or the error that says why it cannot.
+Recheck = Callable[[], Sequence[bytes]]
+
+
+def _leave_to_msgspec(body: bytes, recheck: Recheck | None = None) -> Sequence[bytes] | None:
     return None
 
 
 def _leave_object_to_msgspec(
-    body: bytes, sent_key: bytes
+    body: bytes, sent_key: bytes, recheck: Recheck | None = None
 ) -> tuple[Sequence[bytes], str | int | None] | None:
     return None
 
 
 Pipeline: type[_twin.Pipeline] = _twin.Pipeline
-split_array: Callable[[bytes], Sequence[bytes] | None] = _leave_to_msgspec
-split_object: Callable[[bytes, bytes], tuple[Sequence[bytes], str | int | None] | None] = (
+split_array: Callable[[bytes, Recheck], Sequence[bytes] | None] = _leave_to_msgspec
+split_object: Callable[[bytes, bytes, Recheck], tuple[Sequence[bytes], str | int | None] | None] = (
     _leave_object_to_msgspec
 )
 Producer: type[_producer_twin.Producer] = _producer_twin.Producer

@@ -36,3 +36,7 @@ class TokenBucket:
             # More than the bucket can ever hold: the request must be split.
             return math.inf
         return (count - self._tokens) / self.rate_per_s
+
+    def give_back(self, count: int) -> None:
+        """Return `count` tokens taken for a request that was then refused whole."""
+        self._tokens = min(self.burst, self._tokens + count)

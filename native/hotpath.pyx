@@ -152,6 +152,7 @@ cdef object _encode = msgspec.json.Encoder().encode
 cdef object _ValidationError = msgspec.ValidationError
 cdef object _DecodeError = msgspec.DecodeError
 cdef object _DROP = object()
+cdef object _NO_SALT = object()
 cdef object _NOT_PLAIN = object()
 cdef object _blake2b = hashlib.blake2b
 cdef object _parse_datetime = ciso8601.parse_datetime
@@ -181,6 +182,10 @@ _SERVER_LIBRARIES = (
     "analytics-php", "analytics.net", "rudder-sdk-python", "rudder-sdk-node", "rudder-sdk-go",
     "rudder-sdk-java", "rudder-sdk-ruby", "rudder-sdk-php",
 )
+
+
+class _NotJSON(Exception):
+    """An outlined event that is not JSON: the body is msgspec's to read."""
 
 
 class _Rejected(Exception):
@@ -496,6 +501,11 @@ cdef struct _Slot:
     uint32_t previous
 
 
+cdef struct _Undo:
+    Py_ssize_t index
+    _Slot slot
+
+
 @cython.final
 cdef class Window:
     """Twin of collector.rates.SlidingWindow, in an open-addressing table of C structs.
@@ -519,6 +529,19 @@ cdef class Window:
     cdef _Slot* slots
     cdef Py_ssize_t capacity
     cdef Py_ssize_t used
+    # While a batch of events not yet known to be JSON is read (see Events.outlined): each
+    # slot as it was before its first change, and the window's own state, so that the
+    # batch can leave no trace when it turns out not to be.
+    cdef bint logging
+    cdef _Undo* undo
+    cdef Py_ssize_t undo_used
+    cdef Py_ssize_t undo_capacity
+    cdef long long saved_epoch
+    cdef uint32_t saved_generation
+    cdef long long saved_last_ms
+    cdef bint saved_clocked
+    cdef double saved_weight
+    cdef Py_ssize_t saved_used
 
     def __cinit__(self, long long window_ms):
         if window_ms <= 0:
@@ -531,6 +554,45 @@ cdef class Window:
 
     def __dealloc__(self):
         free(self.slots)
+        free(self.undo)
+
+    cdef int begin(self, Py_ssize_t hits) except -1:
+        """Start logging changes, for a batch that hits at most `hits` keys: the table first
+        made large enough for them, so that no rebuild moves the slots under the log."""
+        if (self.used + hits) * 2 > self.capacity:
+            self._rebuild(hits)
+        if self.undo_capacity < hits:
+            free(self.undo)
+            self.undo_capacity = 0
+            self.undo = <_Undo*>malloc(hits * sizeof(_Undo))
+            if self.undo is NULL:
+                raise MemoryError()
+            self.undo_capacity = hits
+        self.saved_epoch = self.epoch
+        self.saved_generation = self.generation
+        self.saved_last_ms = self.last_ms
+        self.saved_clocked = self.clocked
+        self.saved_weight = self.previous_weight
+        self.saved_used = self.used
+        self.undo_used = 0
+        self.logging = True
+        return 0
+
+    cdef void commit(self) noexcept:
+        self.logging = False
+
+    cdef void rollback(self) noexcept:
+        """Every change since begin() undone, the last first."""
+        cdef Py_ssize_t i
+        for i in range(self.undo_used - 1, -1, -1):
+            self.slots[self.undo[i].index] = self.undo[i].slot
+        self.epoch = self.saved_epoch
+        self.generation = self.saved_generation
+        self.last_ms = self.saved_last_ms
+        self.clocked = self.saved_clocked
+        self.previous_weight = self.saved_weight
+        self.used = self.saved_used
+        self.logging = False
 
     cdef double hit(self, object key, long long now_ms) except? -1:
         return self.hit_hash(hash(key), now_ms)
@@ -552,6 +614,13 @@ cdef class Window:
         if h == 0:
             h = 1
         cdef _Slot* slot = self._slot(h)
+        if self.logging:
+            # begin() made room for this many hits; one more would be a caller's bug.
+            if self.undo_used == self.undo_capacity:
+                raise RuntimeError("Window: more hits than begin() was told of")
+            self.undo[self.undo_used].index = slot - self.slots
+            self.undo[self.undo_used].slot = slot[0]
+            self.undo_used += 1
         if slot.hash == 0:
             slot.hash = h
             slot.generation = self.generation
@@ -568,8 +637,8 @@ cdef class Window:
         if slot.current != 0xFFFFFFFF:
             slot.current += 1
         cdef double rate = slot.current + slot.previous * self.previous_weight
-        if self.used * 2 > self.capacity:
-            self._rebuild()
+        if self.used * 2 > self.capacity and not self.logging:
+            self._rebuild(0)
         return rate
 
     cdef inline int prefetch(self, Py_hash_t h) except -1:
@@ -588,9 +657,10 @@ cdef class Window:
             i = (i + 1) & mask
         return &self.slots[i]
 
-    cdef void _rebuild(self) except *:
+    cdef void _rebuild(self, Py_ssize_t room) except *:
         # Slots idle for two windows, or of an older generation, are forgotten (as the twin
-        # forgets such keys); the table doubles if what is left still fills a quarter of it.
+        # forgets such keys); the table doubles if what is left still fills a quarter of it,
+        # or half of it with `room` more keys.
         cdef Py_ssize_t live = 0, i
         cdef _Slot* old = self.slots
         cdef Py_ssize_t old_capacity = self.capacity
@@ -598,7 +668,7 @@ cdef class Window:
             if old[i].hash != 0 and self._alive(&old[i]):
                 live += 1
         cdef Py_ssize_t capacity = old_capacity
-        while live * 4 > capacity:
+        while live * 4 > capacity or (live + room) * 2 > capacity:
             capacity *= 2
         self.slots = <_Slot*>collector_table(capacity, sizeof(_Slot))
         if self.slots is NULL:
@@ -1461,6 +1531,17 @@ cdef inline int _colon(_Cursor* c) noexcept:
     return _PLAIN if c.pos < c.end else _FALL_BACK
 
 
+cdef bint _is_json(const unsigned char* data, Py_ssize_t n) noexcept:
+    """Whether data[:n] is one JSON value, as the full splitter checks an event (no space
+    around it: the outline trims that)."""
+    cdef _Cursor c
+    c.data = data
+    c.pos = 0
+    c.end = n
+    c.depth_keys = 0
+    return _skip_json(&c) == _PLAIN and c.pos == n
+
+
 @cython.final
 cdef class Events:
     """The events of a batch body: slices of the body, read in place by the pipeline;
@@ -1469,6 +1550,12 @@ cdef class Events:
     cdef readonly bytes body
     cdef Py_ssize_t* bounds  # start, stop of each event
     cdef Py_ssize_t size
+    # Split by the body's outline alone (collector_outline): each event is still to be
+    # read strictly, which the pipeline does as it reads it and any other reader makes
+    # this do first. When one is not JSON, the body is msgspec's to read: `recheck`, set
+    # by whoever split it, does that, raising what msgspec finds or giving its events.
+    cdef readonly bint outlined
+    cdef public object recheck
 
     def __init__(self, *args):
         raise TypeError("Events are made by split_array")
@@ -1479,8 +1566,23 @@ cdef class Events:
     def __len__(self):
         return self.size
 
+    cdef int check(self) except -1:
+        """Every outlined event read strictly; when one is not JSON, the recheck's error."""
+        cdef Py_ssize_t i
+        if not self.outlined:
+            return 0
+        for i in range(self.size):
+            if not _is_json(<const unsigned char*>PyBytes_AS_STRING(self.body)
+                            + self.bounds[2 * i], self.bounds[2 * i + 1] - self.bounds[2 * i]):
+                if self.recheck is not None:
+                    self.recheck()
+                raise ValueError("the body's events are not all JSON")
+        self.outlined = False
+        return 0
+
     def __getitem__(self, index):
         cdef Py_ssize_t at
+        self.check()
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(self.size))]
         at = index
@@ -1504,16 +1606,199 @@ cdef class Events:
 _abc.Sequence.register(Events)
 
 
+cdef extern from *:
+    """
+    /* The outline of a JSON array: where each element starts and stops, found from the
+       positions of quotes, backslashes, brackets and commas alone, 64 bytes at a time.
+       Nothing inside an element is checked: the pipeline reads each element strictly, and
+       a body with an element it cannot read goes back to msgspec whole (Events.outlined).
+       The 64-bit masks give, for each byte of a block, whether it is a quote that is not
+       escaped; their running XOR marks the bytes inside strings, so that the brackets and
+       commas left are the structure. */
+    typedef struct {
+        uint64_t quote, backslash, open, close, comma;
+    } collector_masks;
+
+    static inline void collector_block_masks(const unsigned char *p, collector_masks *m) {
+    #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
+        int k;
+        m->quote = m->backslash = m->open = m->close = m->comma = 0;
+        for (k = 0; k < 4; k++) {
+            const __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+            /* [ and ] differ from { and } only in the bit 0x20. */
+            const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            const int shift = 16 * k;
+            m->quote |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(0x22))) << shift;
+            m->backslash |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(0x5C))) << shift;
+            m->open |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(folded, _mm_set1_epi8(0x7B))) << shift;
+            m->close |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(folded, _mm_set1_epi8(0x7D))) << shift;
+            m->comma |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(0x2C))) << shift;
+        }
+    #else
+        int i;
+        m->quote = m->backslash = m->open = m->close = m->comma = 0;
+        for (i = 0; i < 64; i++) {
+            const uint64_t bit = (uint64_t)1 << i;
+            const unsigned char b = p[i];
+            if (b == 0x22) m->quote |= bit;
+            else if (b == 0x5C) m->backslash |= bit;
+            else if ((b | 0x20) == 0x7B) m->open |= bit;
+            else if ((b | 0x20) == 0x7D) m->close |= bit;
+            else if (b == 0x2C) m->comma |= bit;
+        }
+    #endif
+    }
+
+    static inline int collector_space(unsigned char b) {
+        return b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09;
+    }
+
+    /* data[start:stop] without the space around it, as the next (start, stop) pair of
+       *bounds; 0 when it is empty (or memory runs out), which the caller leaves to the
+       full splitter. */
+    static int collector_add_element(const unsigned char *data, Py_ssize_t start,
+                                     Py_ssize_t stop, Py_ssize_t **bounds,
+                                     Py_ssize_t *capacity, Py_ssize_t count) {
+        while (start < stop && collector_space(data[start])) start++;
+        while (stop > start && collector_space(data[stop - 1])) stop--;
+        if (start == stop) return 0;
+        if (count == *capacity) {
+            Py_ssize_t *grown = (Py_ssize_t *)realloc(
+                *bounds, 4 * (size_t)*capacity * sizeof(Py_ssize_t));
+            if (grown == NULL) return 0;
+            *bounds = grown;
+            *capacity *= 2;
+        }
+        (*bounds)[2 * count] = start;
+        (*bounds)[2 * count + 1] = stop;
+        return 1;
+    }
+
+    /* At the array's opening bracket data[open_at]: the number of its elements, their
+       (start, stop) pairs in *bounds (*capacity pairs, grown as needed) and in *after the
+       position past its closing bracket; -1 when this outline is not sure of it (no
+       closing bracket, an empty element, nesting deeper than `limit` inside the array). */
+    static Py_ssize_t collector_outline(const unsigned char *data, Py_ssize_t open_at,
+                                        Py_ssize_t end, int limit, Py_ssize_t **bounds,
+                                        Py_ssize_t *capacity, Py_ssize_t *after) {
+        unsigned char tail[64];
+        Py_ssize_t base = open_at + 1, element = open_at + 1, count = 0;
+        uint64_t inside = 0;  /* all ones when the last block ended inside a string */
+        int escape_carried = 0, depth = 0;
+        for (; base < end; base += 64) {
+            const unsigned char *p = data + base;
+            collector_masks m;
+            uint64_t escaped = 0, strings, brackets, commas;
+            if (end - base < 64) {
+                /* The last bytes, padded with spaces, which are none of the masks'. */
+                memset(tail, 0x20, 64);
+                memcpy(tail, p, (size_t)(end - base));
+                p = tail;
+            }
+            collector_block_masks(p, &m);
+            if (m.backslash || escape_carried) {
+                /* A backslash escapes the byte after it, unless it is escaped itself. */
+                uint64_t left = m.backslash;
+                if (escape_carried) {
+                    escaped = 1;
+                    left &= ~(uint64_t)1;
+                }
+                escape_carried = 0;
+                while (left) {
+                    const int i = __builtin_ctzll(left);
+                    if (i == 63) {
+                        escape_carried = 1;
+                        break;
+                    }
+                    escaped |= (uint64_t)1 << (i + 1);
+                    left &= ~((uint64_t)3 << i);
+                }
+            }
+            strings = m.quote & ~escaped;
+            strings ^= strings << 1;
+            strings ^= strings << 2;
+            strings ^= strings << 4;
+            strings ^= strings << 8;
+            strings ^= strings << 16;
+            strings ^= strings << 32;
+            strings ^= inside;
+            inside = (uint64_t)((int64_t)strings >> 63);
+            /* The brackets in order; between two of them the depth holds, and the commas
+               there matter only at the array's own level. */
+            brackets = (m.open | m.close) & ~strings;
+            commas = m.comma & ~strings;
+            for (;;) {
+                const uint64_t next = brackets & (0 - brackets);
+                const uint64_t before = next ? next - 1 : ~(uint64_t)0;
+                if (depth == 0) {
+                    uint64_t separators = commas & before;
+                    while (separators) {
+                        const Py_ssize_t at = base + __builtin_ctzll(separators);
+                        separators &= separators - 1;
+                        if (!collector_add_element(data, element, at, bounds, capacity,
+                                                   count)) return -1;
+                        count++;
+                        element = at + 1;
+                    }
+                }
+                if (!next) break;
+                commas &= ~before;
+                brackets &= brackets - 1;
+                const Py_ssize_t at = base + __builtin_ctzll(next);
+                const unsigned char b = data[at];
+                if ((b | 0x20) == 0x7B) {
+                    if (++depth > limit) return -1;
+                } else if (depth > 0) {
+                    depth--;
+                } else {
+                    if (b != 0x5D) return -1;
+                    if (collector_add_element(data, element, at, bounds, capacity, count)) {
+                        count++;
+                    } else if (count > 0) {
+                        return -1;  /* [1,] or [1, ] */
+                    } else {
+                        /* [] or [ ] (or no memory, which the full splitter then finds) */
+                        Py_ssize_t i;
+                        for (i = element; i < at; i++) {
+                            if (!collector_space(data[i])) return -1;
+                        }
+                    }
+                    *after = at + 1;
+                    return count;
+                }
+            }
+        }
+        return -1;
+    }
+    """
+    Py_ssize_t collector_outline(const unsigned char* data, Py_ssize_t open_at, Py_ssize_t end,
+                                 int limit, Py_ssize_t** bounds, Py_ssize_t* capacity,
+                                 Py_ssize_t* after) noexcept nogil
+
+
 cdef Events _array_events(bytes body, _Cursor* c):
     """At an array's opening bracket in `body`: its elements, the cursor past the array;
     None when the scanner is not sure of it."""
     cdef Events events = Events.__new__(Events)
     cdef Py_ssize_t capacity = 128
     cdef Py_ssize_t* grown
+    cdef Py_ssize_t count, after
     events.body = body
     events.bounds = <Py_ssize_t*>malloc(2 * capacity * sizeof(Py_ssize_t))
     if events.bounds is NULL:
         raise MemoryError()
+    count = collector_outline(c.data, c.pos, c.end, _SPLIT_DEPTH, &events.bounds, &capacity,
+                              &after)
+    if count >= 0:
+        events.size = count
+        events.outlined = True
+        c.pos = after
+        return events
     c.pos += 1
     _skip_space(c)
     if c.pos < c.end and c.data[c.pos] == 0x5D:
@@ -1551,9 +1836,12 @@ cdef inline void _start(_Cursor* c, bytes body) noexcept:
     _skip_space(c)
 
 
-def split_array(bytes body not None):
-    """Events of `body` when it is a JSON array this scanner is sure of, else None."""
+def split_array(bytes body not None, recheck=None):
+    """Events of `body` when it is a JSON array this scanner is sure of the outline of,
+    else None. `recheck`: how msgspec reads the body, its error or its events, for when
+    an event turns out not to be JSON (Events.outlined)."""
     cdef _Cursor c
+    cdef Events events
     _start(&c, body)
     if c.pos >= c.end or c.data[c.pos] != 0x5B:
         return None
@@ -1561,16 +1849,20 @@ def split_array(bytes body not None):
     if events is None:
         return None
     _skip_space(&c)
-    return events if c.pos == c.end else None
+    if c.pos != c.end:
+        return None
+    events.recheck = recheck
+    return events
 
 
-def split_object(bytes body not None, bytes sent_key not None):
+def split_object(bytes body not None, bytes sent_key not None, recheck=None):
     """(events, the batch's sent time as sent) when `body` is an object {"batch": [...],
     <sent_key>: ..., ...} this scanner is sure of, as msgspec decodes it into TrackBatch
     (sent_key b"sent_at") or SegmentBatch (b"sentAt"); else None. Other members are checked
-    as JSON and skipped, as msgspec skips them. Left to msgspec: a key with an escape, a
-    member twice, a sent time other than a plain string, an integer of up to 18 digits or
-    null, and no batch."""
+    as JSON and skipped, as msgspec skips them; the batch's events are split as
+    split_array splits them, and `recheck` is theirs. Left to msgspec: a key with an escape,
+    a member twice, a sent time other than a plain string, an integer of up to 18 digits
+    or null, and no batch."""
     cdef _Cursor c
     cdef Py_ssize_t key_start, key_length
     cdef bint sent_seen = False
@@ -1621,6 +1913,7 @@ def split_object(bytes body not None, bytes sent_key not None):
     _skip_space(&c)
     if events is None or c.pos != c.end:
         return None
+    (<Events>events).recheck = recheck
     return events, sent
 
 
@@ -1801,6 +2094,9 @@ cdef class _State:
     cdef _Tokens tokens
     cdef dict truncated
     cdef dict salts
+    # While an outlined batch is read: (key, its salt before, or _NO_SALT), or (None, a
+    # copy of salts before they were cleared), the changes the batch made to salts.
+    cdef list salt_log
     cdef dict topics
     cdef dict type_headers
     cdef dict by_name
@@ -1967,6 +2263,55 @@ cdef class _State:
         }
 
     def process(self, events, received):
+        cdef Events split = events if type(events) is Events else None
+        if split is None or not split.outlined:
+            return self._process(events, received, False)
+        # Events split by their outline are read strictly one by one, after the rate
+        # windows and the salts of earlier ones have changed: those changes are logged, so
+        # that a body with an event that is not JSON leaves none of them behind.
+        self._log_changes(len(split))
+        try:
+            outcome = self._process(events, received, True)
+        except _NotJSON:
+            self._undo_changes()
+            if split.recheck is None:
+                raise ValueError("an outlined event is not JSON, and its body has no recheck")
+            # msgspec reads the body: its error (a 400), or its events, read as any others.
+            return self._process(split.recheck(), received, False)
+        finally:
+            self._keep_changes()
+        split.outlined = False  # each of its events has been read strictly
+        return outcome
+
+    cdef int _log_changes(self, Py_ssize_t events) except -1:
+        self.per_ip.begin(events)
+        self.per_anonymous_id.begin(events)
+        self.per_key.begin(events)
+        self.salt_log = []
+        return 0
+
+    cdef void _undo_changes(self) except *:
+        self.per_ip.rollback()
+        self.per_anonymous_id.rollback()
+        self.per_key.rollback()
+        for key, before in reversed(self.salt_log):
+            if key is None:
+                self.salts.clear()
+                self.salts.update(before)
+            elif before is _NO_SALT:
+                del self.salts[key]
+            else:
+                self.salts[key] = before
+        self.salt_log = None
+
+    cdef void _keep_changes(self) noexcept:
+        # After _undo_changes, nothing is left to keep.
+        self.per_ip.commit()
+        self.per_anonymous_id.commit()
+        self.per_key.commit()
+        self.salt_log = None
+
+    cdef object _process(self, events, received, bint outlined):
         cdef Records records
         cdef list rejected = []
         cdef object bots = {}
@@ -2017,9 +2362,9 @@ cdef class _State:
             # What an event rejected or dropped halfway wrote is taken back.
             mark = records.data.length
             try:
-                topic = self._one(raw, data, n, split is not None, now, batch_sent, client_ip,
-                                  user_agent_header, source_override, decode, received,
-                                  records)
+                topic = self._one(raw, data, n, split is not None, outlined, now, batch_sent,
+                                  client_ip, user_agent_header, source_override, decode,
+                                  received, records)
             except _Rejected as rejection:
                 records.data.length = mark
                 rejected.append(_Rejection(index, rejection.reason, rejection.detail))
@@ -2053,15 +2398,20 @@ cdef class _State:
         return outcome
 
     cdef object _one(self, object raw, const unsigned char* data, Py_ssize_t n, bint shallow,
-                    long long now, object batch_sent, object client_ip,
+                    bint outlined, long long now, object batch_sent, object client_ip,
                     object user_agent_header, object source_override, object decode,
                     object received, Records records):
         """Adds the event's record to `records`; its topic, or None when it is dropped as a
         bot (the verdict in self.bot either way). Raises _Rejected."""
         # normalize (twin: collector.normalize.normalize). `raw` is the event's object, or
         # None when it is read in place from its body (then made only if it is decoded);
-        # `shallow` when it is known to nest no deeper than the pipeline takes.
+        # `shallow` when it is known to nest no deeper than the pipeline takes; `outlined`
+        # when it is not yet known to be JSON (Events.outlined), which is then found out
+        # before anything else about it counts: read plainly, it is; otherwise it is
+        # checked as the full splitter checks it, and raises _NotJSON if it is not.
         if n > self.max_event_bytes:
+            if outlined and not _is_json(data, n):
+                raise _NotJSON()
             raise _Rejected("event_too_large",
                             f"{n} bytes; the limit is {self.max_event_bytes}")
         if not shallow and _buffer_deeper_than(data, n, _MAX_DECODE_DEPTH):
@@ -2086,6 +2436,8 @@ cdef class _State:
             properties_keys = self.properties_keys
             self.root_emitted = self.context_emitted
         if not fast:
+            if outlined and not _is_json(data, n):
+                raise _NotJSON()
             if raw is None:
                 raw = PyBytes_FromStringAndSize(<const char*>data, n)
             try:
@@ -2263,9 +2615,13 @@ cdef class _State:
             # one is the other's UTF-8, so the counts are the same.
             if self.per_key.hit_hash(identity_hash, now) > self.max_per_key:
                 key = PyBytes_FromStringAndSize(out.data + key_at, key_n)
+                if self.salt_log is not None:
+                    self.salt_log.append((key, self.salts.get(key, _NO_SALT)))
                 salt = self.salts.get(key, 0)
                 self.salts[key] = (salt + 1) % self.salts_n
                 if len(self.salts) > _SALT_LIMIT:
+                    if self.salt_log is not None:
+                        self.salt_log.append((None, dict(self.salts)))
                     self.salts.clear()
                 # The key is still the last thing in the buffer.
                 _append_bytes(out, b"#" + str(salt).encode())

@@ -13,7 +13,8 @@ every record; errors as everywhere else in the collector.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 from starlette.requests import Request
@@ -33,7 +34,7 @@ SINGLE_CALLS: tuple[EventType, ...] = ("track", "page", "screen", "identify", "g
 
 
 def decode_segment_batch(body: bytes) -> Batch:
-    split = native.split_object(body, b"sentAt")
+    split = native.split_object(body, b"sentAt", functools.partial(_events_by_msgspec, body))
     if split is not None:
         return batch_sent_at(*split, "sentAt")
     return decode_segment_batch_with_msgspec(body)
@@ -50,6 +51,10 @@ def decode_segment_batch_with_msgspec(body: bytes) -> Batch:
     except RecursionError:
         raise InvalidJSON(NESTS_TOO_DEEPLY) from None
     return batch_sent_at(document.batch, document.sent_at, "sentAt")
+
+
+def _events_by_msgspec(body: bytes) -> Sequence[bytes]:
+    return decode_segment_batch_with_msgspec(body).events
 
 
 def decode_single(body: bytes) -> Batch:

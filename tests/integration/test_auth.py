@@ -85,3 +85,23 @@ def test_a_key_over_its_quota_gets_429_and_other_keys_go_on(
     assert len(consume_all(topic)) == 6 + 5 * 6
     assert 'collector_rate_limited_events_total{key="slow"} 18.0' in metrics
     assert "slow-key" not in metrics
+
+
+def test_a_body_refused_as_not_json_uses_none_of_its_keys_quota(
+    start_collector: StartCollector, topic: str, tmp_path: Path
+) -> None:
+    # The native splitter may split such a body by its outline, the quota taken before its
+    # events are read: finding one not JSON gives the quota back, and produces nothing.
+    config = tmp_path / "collector.toml"
+    config.write_text('[write_keys.slow-key]\nname = "slow"\nrate_per_s = 0.01\nburst = 10\n')
+    collector = start_collector(COLLECTOR_CONFIG=str(config), COLLECTOR_WRITE_KEYS="")
+    events = [msgspec.json.encode({"event": "e", "anonymous_id": f"a-{n}"}) for n in range(8)]
+    broken = b"[" + b",".join([*events[:2], b'{"event": tru}', *events[2:7]]) + b"]"
+    with collector.client("slow-key") as slow:
+        headers = {"content-type": "application/json"}
+        refused = slow.post("/track", content=broken, headers=headers)
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_json"
+        taken = slow.post("/track", content=b"[" + b",".join(events) + b"]", headers=headers)
+        assert taken.status_code == 200
+    assert len(consume_all(topic)) == 8

@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 
 from collector import native
 from collector.config import Bots, HotKeys, Limits, Pii, Settings
+from collector.decoding import decode_with_msgspec
+from collector.errors import BadRequest
 from collector.normalize import Received
 from collector.pipeline import Outcome
 from collector.pipeline import Pipeline as PythonPipeline
@@ -270,6 +272,18 @@ def counter_ids() -> Callable[[], str]:
     return lambda: f"id-{next(count)}"
 
 
+class RewindableIds:
+    """counter_ids that can be set back: the ids a pipeline drew for a body it then refused
+    are drawn again for the next (the collector's are random, so nothing else can tell)."""
+
+    def __init__(self) -> None:
+        self.drawn = 0
+
+    def __call__(self) -> str:
+        self.drawn += 1
+        return f"id-{self.drawn - 1}"
+
+
 def as_plain(outcome: Outcome) -> tuple[Any, ...]:
     # The sink's metrics count records by topic from this, not from the records.
     assert outcome.per_topic == Counter(record.topic for record in outcome.records)
@@ -311,17 +325,36 @@ def run_both(
     policy: Settings, batches: list[tuple[list[bytes], Received]], respell: bool = True
 ) -> None:
     # Two native pipelines: one is given msgspec's slices, the other, when the batch makes a
-    # body the native splitter takes, that splitter's (read in place by the pipeline).
+    # body the native splitter takes, that splitter's (read in place by the pipeline). A
+    # body with an event that is not JSON may split by its outline: then reading it must
+    # refuse it whole, leave that pipeline as it was, and the slices then agree.
     python = PythonPipeline(policy, SECRET, counter_ids())
     fast = native.Pipeline(policy, SECRET, counter_ids())
-    fast_split = native.Pipeline(policy, SECRET, counter_ids())
+    split_ids = RewindableIds()
+    fast_split = native.Pipeline(policy, SECRET, split_ids)
     for raw_batch, received in batches:
         batch = [spelled(raw, received) if respell else raw for raw in raw_batch]
         expected = as_plain(python.process(batch, received))
-        assert as_plain(fast.process([msgspec.Raw(e) for e in batch], received)) == expected
-        split = native.split_array(b"[" + b",".join(batch) + b"]")
-        given_split = split if split is not None else [msgspec.Raw(e) for e in batch]
-        assert as_plain(fast_split.process(given_split, received)) == expected
+        slices = [msgspec.Raw(e) for e in batch]
+        assert as_plain(fast.process(slices, received)) == expected
+        body = b"[" + b",".join(batch) + b"]"
+        split = native.split_array(body, lambda body=body: decode_with_msgspec(body).events)
+        drawn = split_ids.drawn
+        try:
+            got = as_plain(fast_split.process(split if split is not None else slices, received))
+        except BadRequest:
+            assert split is not None and msgspec_refuses(body)
+            split_ids.drawn = drawn
+            got = as_plain(fast_split.process(slices, received))
+        assert got == expected
+
+
+def msgspec_refuses(body: bytes) -> bool:
+    try:
+        decode_with_msgspec(body)
+    except BadRequest:
+        return True
+    return False
 
 
 received_values = st.builds(
@@ -561,6 +594,37 @@ def test_native_and_python_agree_on_text_that_json_escapes_anywhere_in_it() -> N
         for after in (0, 4, 9)
     ]
     run_both(Settings(), batches)
+
+
+def test_a_body_found_not_to_be_json_as_its_events_are_read_leaves_no_trace() -> None:
+    # One event per anonymous id, per IP and per key before the rates show, and three salts:
+    # any count or salt the refused body left behind would change the records after it.
+    policy = Settings(
+        bots=Bots(
+            flag_missing_user_agent=False, max_events_per_ip=1, max_events_per_anonymous_id=1
+        ),
+        hot_keys=HotKeys(max_events_per_key=1, salts=3),
+    )
+    events = [b'{"event": "a", "anonymous_id": "x"}', b'{"event": "b", "user_id": "u"}'] * 3
+    received = Received(received_ms=NOW, client_ip="198.51.100.7")
+    refused = b"[" + b",".join(events) + b', {"event": tru}]'
+    split = native.split_array(refused, lambda: decode_with_msgspec(refused).events)
+    assert split is not None
+    ids = RewindableIds()
+    pipeline = native.Pipeline(policy, SECRET, ids)
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        pipeline.process(split, received)
+    ids.drawn = 0
+    body = b"[" + b",".join(events) + b"]"
+    again = native.split_array(body)
+    assert again is not None and again.outlined
+    outcome = pipeline.process(again, received)
+    assert as_plain(outcome) == as_plain(
+        PythonPipeline(policy, SECRET, counter_ids()).process(events, received)
+    )
+    headers = [dict(record.headers) for record in outcome.records]
+    assert {h.get("bot") for h in headers} >= {None, b"rate_ip"}
+    assert {h.get("salt") for h in headers} >= {b"0", b"1"}
 
 
 def test_native_and_python_agree_when_user_agents_share_a_cache_slot() -> None:
