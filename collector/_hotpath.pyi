@@ -15,7 +15,8 @@ class Events(Sequence[bytes]):
 
     body: bytes
     # Split by the body's outline: each event still to be read strictly, on first access.
-    outlined: bool
+    @property
+    def outlined(self) -> bool: ...
     # How msgspec reads the body, for when one of these events turns out not to be JSON.
     recheck: Callable[[], Sequence[bytes]] | None
     def __len__(self) -> int: ...
@@ -24,6 +25,7 @@ class Events(Sequence[bytes]):
     @overload
     def __getitem__(self, index: slice) -> list[bytes]: ...
 
+def check_events(events: Sequence[bytes]) -> None: ...
 def split_array(
     body: bytes, recheck: Callable[[], Sequence[bytes]] | None = None
 ) -> Events | None: ...

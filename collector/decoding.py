@@ -61,6 +61,8 @@ def batch_sent_at(events: Sequence[bytes], sent_at: str | int | None, name: str)
     try:
         sent_ms = None if sent_at is None else timestamps.parse(sent_at)
     except timestamps.InvalidTimestamp as exc:
+        # msgspec finds events that are not JSON first: theirs is the error then.
+        native.check_events(events)
         raise InvalidShape(f"{name}: {exc}") from None
     return Batch(events, sent_ms)
 

@@ -70,6 +70,9 @@ class Ingest:
         batch = decode(body)
         wait = self._buckets[key].take(len(batch.events))
         if wait:
+            # A body that is not JSON is a 400 whatever the quota: its events, split by
+            # their outline, are read now rather than by the pipeline.
+            native.check_events(batch.events)
             self.metrics.series(self.metrics.rate_limited, source.name).inc(len(batch.events))
             if math.isinf(wait):
                 raise RateLimited(

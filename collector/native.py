@@ -4,8 +4,9 @@
 - `split_array`, `split_object`: native/hotpath.pyx; their twin is msgspec, in
   collector.decoding and collector.sources.segment, which always has the last word: these
   answer None for any body they are not sure of the outline of, and their events are
-  each read strictly later (by the native pipeline, or on first access), msgspec's
-  `recheck` of the body answering for it when one is not JSON.
+  each read strictly later (by the native pipeline, or on first access, or by
+  `check_events` when a caller must know before either), msgspec's `recheck` of the body
+  answering for it when one is not JSON.
 - `Producer`: native/producer.pyx (librdkafka's C API), twin collector/sinks/producer.py.
 
 COLLECTOR_NATIVE=0 forces both twins (for debugging and for parity tests).
@@ -37,11 +38,16 @@ def _leave_object_to_msgspec(
     return None
 
 
+def _nothing_to_check(events: Sequence[bytes]) -> None:
+    return None
+
+
 Pipeline: type[_twin.Pipeline] = _twin.Pipeline
 split_array: Callable[[bytes, Recheck], Sequence[bytes] | None] = _leave_to_msgspec
 split_object: Callable[[bytes, bytes, Recheck], tuple[Sequence[bytes], str | int | None] | None] = (
     _leave_object_to_msgspec
 )
+check_events: Callable[[Sequence[bytes]], None] = _nothing_to_check
 Producer: type[_producer_twin.Producer] = _producer_twin.Producer
 IMPLEMENTATION = "python"
 PRODUCER_IMPLEMENTATION = "python"
@@ -55,6 +61,7 @@ if os.environ.get("COLLECTOR_NATIVE", "1") != "0":
         Pipeline = _hotpath.Pipeline
         split_array = _hotpath.split_array
         split_object = _hotpath.split_object
+        check_events = _hotpath.check_events
         IMPLEMENTATION = "native"
     try:
         import collector._producer as _producer

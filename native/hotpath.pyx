@@ -1364,16 +1364,18 @@ cdef long long _integer(const unsigned char* digits, Py_ssize_t n) noexcept:
 
 
 # ---------------------------------------------------------------------------------------------
-# Bodies: a batch body split into its events in one pass over its bytes (twins: msgspec, in
+# Bodies: a batch body split into its events (twins: msgspec, in
 # collector.decoding.decode_with_msgspec and the Segment route's), a JSON array by
-# split_array, an object {"batch": [...], ...} by split_object. Only a body this scanner is
-# sure msgspec would read the same way is split here; for anything else (a lone surrogate
-# escape, an event nesting deeper than the pipeline takes, bad JSON, and what split_object
-# names) it answers None and msgspec decides, with its own error. It is as lax as msgspec where
-# msgspec is lax: bytes above 0x7F in strings are not checked (msgspec checks them when it
-# decodes a string, not when it skips one). msgspec's own nesting limit is Python's
-# recursion limit, which a request's handler is far from: at 256 levels this never refuses
-# what msgspec would take there.
+# split_array, an object {"batch": [...], ...} by split_object. An array is split by its
+# outline (collector_outline) where that is sure, its events then each read strictly once,
+# as Events.outlined says; otherwise in one pass that checks every byte (_skip_json). Only a
+# body this scanner is sure msgspec would read the same way is split; for anything else (a
+# lone surrogate escape, an event nesting deeper than the pipeline takes, bad JSON, and what
+# split_object names) msgspec decides, with its own error: at once (None), or when an
+# event is read. It is as lax as msgspec where msgspec is lax: bytes above 0x7F in strings
+# are not checked (msgspec checks them when it decodes a string, not when it skips one).
+# msgspec's own nesting limit is Python's recursion limit, which a request's handler is far
+# from: at 256 levels this never refuses what msgspec would take there.
 
 cdef inline int _hex_digit(unsigned char b) noexcept:
     if 0x30 <= b <= 0x39:
@@ -1566,8 +1568,10 @@ cdef class Events:
     def __len__(self):
         return self.size
 
-    cdef int check(self) except -1:
-        """Every outlined event read strictly; when one is not JSON, the recheck's error."""
+    cpdef int check(self) except -1:
+        """Every outlined event read strictly; when one is not JSON, the recheck's error
+        (ValueError if there is no recheck, or if msgspec takes what the check refused,
+        which would be this module's bug)."""
         cdef Py_ssize_t i
         if not self.outlined:
             return 0
@@ -1682,10 +1686,12 @@ cdef extern from *:
     /* At the array's opening bracket data[open_at]: the number of its elements, their
        (start, stop) pairs in *bounds (*capacity pairs, grown as needed) and in *after the
        position past its closing bracket; -1 when this outline is not sure of it (no
-       closing bracket, an empty element, nesting deeper than `limit` inside the array). */
+       closing bracket, or a brace closing it, an empty element, nesting deeper than
+       `limit` inside the array) or when it has more than `most` elements. */
     static Py_ssize_t collector_outline(const unsigned char *data, Py_ssize_t open_at,
-                                        Py_ssize_t end, int limit, Py_ssize_t **bounds,
-                                        Py_ssize_t *capacity, Py_ssize_t *after) {
+                                        Py_ssize_t end, int limit, Py_ssize_t most,
+                                        Py_ssize_t **bounds, Py_ssize_t *capacity,
+                                        Py_ssize_t *after) {
         unsigned char tail[64];
         Py_ssize_t base = open_at + 1, element = open_at + 1, count = 0;
         uint64_t inside = 0;  /* all ones when the last block ended inside a string */
@@ -1740,8 +1746,8 @@ cdef extern from *:
                     while (separators) {
                         const Py_ssize_t at = base + __builtin_ctzll(separators);
                         separators &= separators - 1;
-                        if (!collector_add_element(data, element, at, bounds, capacity,
-                                                   count)) return -1;
+                        if (count == most || !collector_add_element(
+                                data, element, at, bounds, capacity, count)) return -1;
                         count++;
                         element = at + 1;
                     }
@@ -1757,16 +1763,11 @@ cdef extern from *:
                     depth--;
                 } else {
                     if (b != 0x5D) return -1;
+                    /* The last element; none is [] or [ ], but [1,] is not sure. */
                     if (collector_add_element(data, element, at, bounds, capacity, count)) {
                         count++;
                     } else if (count > 0) {
-                        return -1;  /* [1,] or [1, ] */
-                    } else {
-                        /* [] or [ ] (or no memory, which the full splitter then finds) */
-                        Py_ssize_t i;
-                        for (i = element; i < at; i++) {
-                            if (!collector_space(data[i])) return -1;
-                        }
+                        return -1;
                     }
                     *after = at + 1;
                     return count;
@@ -1777,8 +1778,14 @@ cdef extern from *:
     }
     """
     Py_ssize_t collector_outline(const unsigned char* data, Py_ssize_t open_at, Py_ssize_t end,
-                                 int limit, Py_ssize_t** bounds, Py_ssize_t* capacity,
-                                 Py_ssize_t* after) noexcept nogil
+                                 int limit, Py_ssize_t most, Py_ssize_t** bounds,
+                                 Py_ssize_t* capacity, Py_ssize_t* after) noexcept nogil
+
+
+# The most events a body split by its outline may have: the rate windows make room for a
+# key per event before such a batch (Window.begin), which a body of a million one-key
+# events should not make them do; larger bodies take the checking split.
+cdef Py_ssize_t _OUTLINED_EVENTS = 10_000
 
 
 cdef Events _array_events(bytes body, _Cursor* c):
@@ -1792,8 +1799,8 @@ cdef Events _array_events(bytes body, _Cursor* c):
     events.bounds = <Py_ssize_t*>malloc(2 * capacity * sizeof(Py_ssize_t))
     if events.bounds is NULL:
         raise MemoryError()
-    count = collector_outline(c.data, c.pos, c.end, _SPLIT_DEPTH, &events.bounds, &capacity,
-                              &after)
+    count = collector_outline(c.data, c.pos, c.end, _SPLIT_DEPTH, _OUTLINED_EVENTS,
+                              &events.bounds, &capacity, &after)
     if count >= 0:
         events.size = count
         events.outlined = True
@@ -1834,6 +1841,13 @@ cdef inline void _start(_Cursor* c, bytes body) noexcept:
     c.end = PyBytes_GET_SIZE(body)
     c.depth_keys = 0
     _skip_space(c)
+
+
+def check_events(events):
+    """Events split by their outline read strictly now, rather than by the pipeline: the
+    body's 400 when one is not JSON. Other events are left as they are."""
+    if type(events) is Events:
+        (<Events>events).check()
 
 
 def split_array(bytes body not None, recheck=None):
@@ -2269,8 +2283,8 @@ cdef class _State:
         # Events split by their outline are read strictly one by one, after the rate
         # windows and the salts of earlier ones have changed: those changes are logged, so
         # that a body with an event that is not JSON leaves none of them behind.
-        self._log_changes(len(split))
         try:
+            self._log_changes(len(split))
             outcome = self._process(events, received, True)
         except _NotJSON:
             self._undo_changes()

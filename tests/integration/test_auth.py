@@ -105,3 +105,18 @@ def test_a_body_refused_as_not_json_uses_none_of_its_keys_quota(
         taken = slow.post("/track", content=b"[" + b",".join(events) + b"]", headers=headers)
         assert taken.status_code == 200
     assert len(consume_all(topic)) == 8
+
+
+def test_a_body_that_is_not_json_is_a_400_even_over_the_quota(
+    start_collector: StartCollector, topic: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "collector.toml"
+    config.write_text('[write_keys.slow-key]\nname = "slow"\nrate_per_s = 0.01\nburst = 2\n')
+    collector = start_collector(COLLECTOR_CONFIG=str(config), COLLECTOR_WRITE_KEYS="")
+    broken = b'[{"event": "e"}, {"event": "e"}, {"event": tru}]'
+    with collector.client("slow-key") as slow:
+        headers = {"content-type": "application/json"}
+        refused = slow.post("/track", content=broken, headers=headers)
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_json"
+    assert consume_all(topic) == []

@@ -109,7 +109,8 @@ def test_a_body_nesting_past_msgspecs_recursion_is_a_bad_request_not_a_crash() -
 
 
 # The native splitter (collector.native.split_array) against msgspec, its specification: it
-# may leave any body to msgspec, but what it splits, msgspec must split the same way.
+# may leave any body to msgspec, and what it splits, once its events are read strictly,
+# msgspec must split the same way, or refuse with the error the reading then raises.
 
 json_values = st.recursive(
     st.none()
@@ -234,6 +235,33 @@ def test_the_native_splitter_leaves_to_msgspec_what_it_is_not_sure_of(body: byte
     # At once (not an array, no outline, nesting too deep), or once its events are read.
     split = native_split(body)
     assert split is None or read_strictly(split) is None
+
+
+@needs_native
+def test_the_outline_finds_strings_across_its_64_byte_blocks() -> None:
+    # Escaped quotes, runs of backslashes and brackets and commas inside strings, moved
+    # across every offset of the outline's blocks (a backslash as a block's last byte
+    # escapes the next block's first).
+    inner = r"\\\"],{x\" , \\\\ , [\""  # in the string: \"],{x" , \\ , ["
+    for pad in range(130):
+        event = '{"a": "' + "x" * pad + inner + '", "b": [1, {"c": "]"}]}'
+        body = ("[" + event + " ,\n" + event + "]").encode()
+        assert json.loads(body)[0]["a"].endswith('\\"],{x" , \\\\ , ["')
+        split = native_split(body)
+        assert split is not None and split.outlined
+        assert read_strictly(split) == msgspec_split(body) == [event.encode()] * 2
+
+
+@needs_native
+def test_a_batch_object_whose_events_are_not_json_is_invalid_json_whatever_its_sent_time() -> None:
+    from collector.sources.segment import decode_segment_batch
+
+    for decode, body in [
+        (decode_batch, b'{"batch": [{"event": tru}], "sent_at": "yesterday"}'),
+        (decode_segment_batch, b'{"sentAt": "yesterday", "batch": [{"event": tru}]}'),
+    ]:
+        with pytest.raises(InvalidJSON, match="not valid JSON"):
+            decode(body)
 
 
 @needs_native

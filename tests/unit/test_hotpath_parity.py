@@ -339,13 +339,13 @@ def run_both(
         assert as_plain(fast.process(slices, received)) == expected
         body = b"[" + b",".join(batch) + b"]"
         split = native.split_array(body, lambda body=body: decode_with_msgspec(body).events)
-        drawn = split_ids.drawn
-        try:
-            got = as_plain(fast_split.process(split if split is not None else slices, received))
-        except BadRequest:
-            assert split is not None and msgspec_refuses(body)
+        if split is not None and msgspec_refuses(body):
+            drawn = split_ids.drawn
+            with pytest.raises(BadRequest):
+                fast_split.process(split, received)
             split_ids.drawn = drawn
-            got = as_plain(fast_split.process(slices, received))
+            split = None
+        got = as_plain(fast_split.process(split if split is not None else slices, received))
         assert got == expected
 
 
@@ -605,26 +605,49 @@ def test_a_body_found_not_to_be_json_as_its_events_are_read_leaves_no_trace() ->
         ),
         hot_keys=HotKeys(max_events_per_key=1, salts=3),
     )
-    events = [b'{"event": "a", "anonymous_id": "x"}', b'{"event": "b", "user_id": "u"}'] * 3
-    received = Received(received_ms=NOW, client_ip="198.51.100.7")
+    # A batch a second before (another visitor and address, the same user), so that there
+    # are counts and salts to keep; the refused body ten seconds after the batch that
+    # follows it, in the hot keys' next window, so that the windows' clock must be put back.
+    earlier = [b'{"event": "a", "anonymous_id": "x"}', b'{"event": "b", "user_id": "u"}'] * 3
+    events = [event.replace(b'"x"', b'"y"') for event in earlier]
+    twin = PythonPipeline(policy, SECRET, counter_ids())
+    ids = RewindableIds()
+    pipeline = native.Pipeline(policy, SECRET, ids)
+    before = Received(received_ms=NOW - 1_000, client_ip="198.51.100.7")
+    twin.process(earlier, before)
+    pipeline.process(native.split_array(b"[" + b",".join(earlier) + b"]"), before)
+    drawn = ids.drawn
     refused = b"[" + b",".join(events) + b', {"event": tru}]'
     split = native.split_array(refused, lambda: decode_with_msgspec(refused).events)
     assert split is not None
-    ids = RewindableIds()
-    pipeline = native.Pipeline(policy, SECRET, ids)
     with pytest.raises(BadRequest, match="not valid JSON"):
-        pipeline.process(split, received)
-    ids.drawn = 0
-    body = b"[" + b",".join(events) + b"]"
-    again = native.split_array(body)
+        pipeline.process(split, Received(received_ms=NOW + 10_000, client_ip="198.51.100.8"))
+    ids.drawn = drawn
+    received = Received(received_ms=NOW, client_ip="198.51.100.8")
+    again = native.split_array(b"[" + b",".join(events) + b"]")
     assert again is not None and again.outlined
     outcome = pipeline.process(again, received)
-    assert as_plain(outcome) == as_plain(
-        PythonPipeline(policy, SECRET, counter_ids()).process(events, received)
-    )
+    assert as_plain(outcome) == as_plain(twin.process(events, received))
     headers = [dict(record.headers) for record in outcome.records]
     assert {h.get("bot") for h in headers} >= {None, b"rate_ip"}
-    assert {h.get("salt") for h in headers} >= {b"0", b"1"}
+    assert {h.get("salt") for h in headers} >= {b"0", b"1", b"2"}
+
+
+def test_an_event_too_large_to_read_is_still_found_not_to_be_json() -> None:
+    # Refused for its size, an event split by the outline must first be JSON: if it is not,
+    # the body is.
+    policy = Settings(limits=Limits(max_event_bytes=60))
+    large = b'{"event": "' + b"x" * 80 + b'"}'
+    for last, refused in [(large, False), (large[:-1] + b', "n": tru}', True)]:
+        body = b'[{"event": "a"}, ' + last + b"]"
+        split = native.split_array(body, lambda body=body: decode_with_msgspec(body).events)
+        assert split is not None
+        if refused:
+            with pytest.raises(BadRequest, match="not valid JSON"):
+                native.Pipeline(policy, SECRET).process(split, Received(received_ms=NOW))
+        else:
+            outcome = native.Pipeline(policy, SECRET).process(split, Received(received_ms=NOW))
+            assert [r.reason for r in outcome.rejected] == ["event_too_large"]
 
 
 def test_native_and_python_agree_when_user_agents_share_a_cache_slot() -> None:
