@@ -9,7 +9,7 @@ import msgspec
 
 from tests.integration.conftest import WRITE_KEY, StartCollector
 from tests.support.kafka import consume_all
-from tests.support.server import BROWSER
+from tests.support.server import BROWSER, CollectorProcess
 
 EVENT = [{"event": "e", "anonymous_id": "a-1"}]
 
@@ -87,22 +87,29 @@ def test_a_key_over_its_quota_gets_429_and_other_keys_go_on(
     assert "slow-key" not in metrics
 
 
+JSON = {"content-type": "application/json"}
+
+
+def start_slow_key(start_collector: StartCollector, tmp_path: Path, burst: int) -> CollectorProcess:
+    """A collector whose one key, slow-key, takes `burst` events and then next to none."""
+    config = tmp_path / "collector.toml"
+    config.write_text(f'[write_keys.slow-key]\nname = "slow"\nrate_per_s = 0.01\nburst = {burst}\n')
+    return start_collector(COLLECTOR_CONFIG=str(config), COLLECTOR_WRITE_KEYS="")
+
+
 def test_a_body_refused_as_not_json_uses_none_of_its_keys_quota(
     start_collector: StartCollector, topic: str, tmp_path: Path
 ) -> None:
     # The native splitter may split such a body by its outline, the quota taken before its
     # events are read: finding one not JSON gives the quota back, and produces nothing.
-    config = tmp_path / "collector.toml"
-    config.write_text('[write_keys.slow-key]\nname = "slow"\nrate_per_s = 0.01\nburst = 10\n')
-    collector = start_collector(COLLECTOR_CONFIG=str(config), COLLECTOR_WRITE_KEYS="")
+    collector = start_slow_key(start_collector, tmp_path, burst=10)
     events = [msgspec.json.encode({"event": "e", "anonymous_id": f"a-{n}"}) for n in range(8)]
     broken = b"[" + b",".join([*events[:2], b'{"event": tru}', *events[2:7]]) + b"]"
     with collector.client("slow-key") as slow:
-        headers = {"content-type": "application/json"}
-        refused = slow.post("/track", content=broken, headers=headers)
+        refused = slow.post("/track", content=broken, headers=JSON)
         assert refused.status_code == 400
         assert refused.json()["error"] == "invalid_json"
-        taken = slow.post("/track", content=b"[" + b",".join(events) + b"]", headers=headers)
+        taken = slow.post("/track", content=b"[" + b",".join(events) + b"]", headers=JSON)
         assert taken.status_code == 200
     assert len(consume_all(topic)) == 8
 
@@ -110,13 +117,10 @@ def test_a_body_refused_as_not_json_uses_none_of_its_keys_quota(
 def test_a_body_that_is_not_json_is_a_400_even_over_the_quota(
     start_collector: StartCollector, topic: str, tmp_path: Path
 ) -> None:
-    config = tmp_path / "collector.toml"
-    config.write_text('[write_keys.slow-key]\nname = "slow"\nrate_per_s = 0.01\nburst = 2\n')
-    collector = start_collector(COLLECTOR_CONFIG=str(config), COLLECTOR_WRITE_KEYS="")
+    collector = start_slow_key(start_collector, tmp_path, burst=2)
     broken = b'[{"event": "e"}, {"event": "e"}, {"event": tru}]'
     with collector.client("slow-key") as slow:
-        headers = {"content-type": "application/json"}
-        refused = slow.post("/track", content=broken, headers=headers)
+        refused = slow.post("/track", content=broken, headers=JSON)
         assert refused.status_code == 400
         assert refused.json()["error"] == "invalid_json"
     assert consume_all(topic) == []
