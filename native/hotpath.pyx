@@ -501,6 +501,19 @@ cdef struct _Slot:
     uint32_t previous
 
 
+# A window's own state, apart from its slots: saved and put back whole around a batch that
+# may be undone (Window.begin, Window.rollback).
+cdef struct _Clock:
+    long long epoch
+    uint32_t generation
+    # The clock of the last hit, and what it makes of the windows: the events of a batch
+    # share their clock, and a division for each hit would cost more than the rest of it.
+    long long last_ms
+    bint clocked  # whether last_ms is set
+    double previous_weight
+    Py_ssize_t used
+
+
 cdef struct _Undo:
     Py_ssize_t index
     _Slot slot
@@ -519,16 +532,9 @@ cdef class Window:
     """
 
     cdef long long window_ms
-    cdef long long epoch
-    cdef uint32_t generation
-    # The clock of the last hit, and what it makes of the windows: the events of a batch
-    # share their clock, and a division for each hit would cost more than the rest of it.
-    cdef long long last_ms
-    cdef bint clocked  # whether last_ms is set
-    cdef double previous_weight
+    cdef _Clock clock
     cdef _Slot* slots
     cdef Py_ssize_t capacity
-    cdef Py_ssize_t used
     # While a batch of events not yet known to be JSON is read (see Events.outlined): each
     # slot as it was before its first change, and the window's own state, so that the
     # batch can leave no trace when it turns out not to be.
@@ -536,12 +542,7 @@ cdef class Window:
     cdef _Undo* undo
     cdef Py_ssize_t undo_used
     cdef Py_ssize_t undo_capacity
-    cdef long long saved_epoch
-    cdef uint32_t saved_generation
-    cdef long long saved_last_ms
-    cdef bint saved_clocked
-    cdef double saved_weight
-    cdef Py_ssize_t saved_used
+    cdef _Clock saved
 
     def __cinit__(self, long long window_ms):
         if window_ms <= 0:
@@ -559,7 +560,7 @@ cdef class Window:
     cdef int begin(self, Py_ssize_t hits) except -1:
         """Start logging changes, for a batch that hits at most `hits` keys: the table first
         made large enough for them, so that no rebuild moves the slots under the log."""
-        if (self.used + hits) * 2 > self.capacity:
+        if (self.clock.used + hits) * 2 > self.capacity:
             self._rebuild(hits)
         if self.undo_capacity < hits:
             free(self.undo)
@@ -568,12 +569,7 @@ cdef class Window:
             if self.undo is NULL:
                 raise MemoryError()
             self.undo_capacity = hits
-        self.saved_epoch = self.epoch
-        self.saved_generation = self.generation
-        self.saved_last_ms = self.last_ms
-        self.saved_clocked = self.clocked
-        self.saved_weight = self.previous_weight
-        self.saved_used = self.used
+        self.saved = self.clock
         self.undo_used = 0
         self.logging = True
         return 0
@@ -586,12 +582,7 @@ cdef class Window:
         cdef Py_ssize_t i
         for i in range(self.undo_used - 1, -1, -1):
             self.slots[self.undo[i].index] = self.undo[i].slot
-        self.epoch = self.saved_epoch
-        self.generation = self.saved_generation
-        self.last_ms = self.saved_last_ms
-        self.clocked = self.saved_clocked
-        self.previous_weight = self.saved_weight
-        self.used = self.saved_used
+        self.clock = self.saved
         self.logging = False
 
     cdef double hit(self, object key, long long now_ms) except? -1:
@@ -600,17 +591,17 @@ cdef class Window:
     cdef double hit_hash(self, Py_hash_t h, long long now_ms) except? -1:
         # h: the key's hash(), which is all a slot keeps of it.
         cdef long long epoch, into
-        if now_ms != self.last_ms or not self.clocked:
+        if now_ms != self.clock.last_ms or not self.clock.clocked:
             epoch = _floor_div(now_ms, self.window_ms)
             into = now_ms - epoch * self.window_ms
-            if epoch != self.epoch:
-                if epoch != self.epoch + 1:
-                    self.generation += 1
-                self.epoch = epoch
-            self.previous_weight = 1 - <double>into / <double>self.window_ms
-            self.last_ms = now_ms
-            self.clocked = True
-        epoch = self.epoch
+            if epoch != self.clock.epoch:
+                if epoch != self.clock.epoch + 1:
+                    self.clock.generation += 1
+                self.clock.epoch = epoch
+            self.clock.previous_weight = 1 - <double>into / <double>self.window_ms
+            self.clock.last_ms = now_ms
+            self.clock.clocked = True
+        epoch = self.clock.epoch
         if h == 0:
             h = 1
         cdef _Slot* slot = self._slot(h)
@@ -623,21 +614,21 @@ cdef class Window:
             self.undo_used += 1
         if slot.hash == 0:
             slot.hash = h
-            slot.generation = self.generation
+            slot.generation = self.clock.generation
             slot.epoch = epoch
-            self.used += 1
-        elif slot.generation != self.generation or slot.epoch < epoch - 1:
+            self.clock.used += 1
+        elif slot.generation != self.clock.generation or slot.epoch < epoch - 1:
             slot.current = 0
             slot.previous = 0
         elif slot.epoch == epoch - 1:
             slot.previous = slot.current
             slot.current = 0
-        slot.generation = self.generation
+        slot.generation = self.clock.generation
         slot.epoch = epoch
         if slot.current != 0xFFFFFFFF:
             slot.current += 1
-        cdef double rate = slot.current + slot.previous * self.previous_weight
-        if self.used * 2 > self.capacity and not self.logging:
+        cdef double rate = slot.current + slot.previous * self.clock.previous_weight
+        if self.clock.used * 2 > self.capacity and not self.logging:
             self._rebuild(0)
         return rate
 
@@ -675,15 +666,15 @@ cdef class Window:
             self.slots = old
             raise MemoryError()
         self.capacity = capacity
-        self.used = 0
+        self.clock.used = 0
         for i in range(old_capacity):
             if old[i].hash != 0 and self._alive(&old[i]):
                 self._slot(old[i].hash)[0] = old[i]
-                self.used += 1
+                self.clock.used += 1
         free(old)
 
     cdef inline bint _alive(self, _Slot* slot):
-        return slot.generation == self.generation and slot.epoch >= self.epoch - 1
+        return slot.generation == self.clock.generation and slot.epoch >= self.clock.epoch - 1
 
 
 # ---------------------------------------------------------------------------------------------
