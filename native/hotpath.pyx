@@ -31,6 +31,10 @@ from records cimport (
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
+    # An ASCII str's own bytes, which are its UTF-8 too: no call, where
+    # PyUnicode_AsUTF8AndSize is one.
+    const char* PyUnicode_DATA(object text)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
 
 cdef extern from *:
     """
@@ -726,7 +730,8 @@ cdef int _append_str(Buffer* buf, str text) except -1:
     cdef Py_ssize_t n
     cdef const char* utf8
     if PyUnicode_IS_ASCII(text):
-        utf8 = PyUnicode_AsUTF8AndSize(text, &n)
+        utf8 = PyUnicode_DATA(text)
+        n = PyUnicode_GET_LENGTH(text)
     else:
         try:
             utf8 = PyUnicode_AsUTF8AndSize(text, &n)
@@ -2169,6 +2174,7 @@ cdef class _State:
     # what was made of it before rather than look it up by its hundred-odd characters.
     cdef _Agent found_agent
     cdef Py_ssize_t found_user_agent_at
+    cdef Py_ssize_t found_user_agent_end
     cdef object found_library_name
     cdef _AddedEntry ip_entry
     cdef Py_ssize_t properties_keys
@@ -3328,18 +3334,25 @@ cdef class _State:
         cdef Py_ssize_t start, chars, at = c.pos
         cdef bint ascii, integer
         cdef unsigned char b = c.data[c.pos]
+        if b == 0x22 and at + 1 == self.found_user_agent_at:
+            # context.user_agent, read by _capture already: the agent has its text and the
+            # scrub of it, made once for every event that carries it.
+            c.pos = self.found_user_agent_end
+            if scrub:
+                agent = self.found_agent
+                if agent.scrubbed is None:
+                    agent.scrubbed = _scrub(agent.text)
+                if agent.scrubbed is not agent.text:
+                    _append_str(out, agent.scrubbed)
+                    return _PLAIN
+            _append(out, <const char*>c.data + at, c.pos - at)
+            return _PLAIN
         if b == 0x22:
             if _string_span(c, &start, &chars, &ascii) != _PLAIN or chars > self.max_string:
                 return _FALL_BACK
             if scrub and (not ascii or _needs_scrub_check(c.data + start, c.pos - 1 - start)):
-                if start == self.found_user_agent_at:
-                    text = self.found_agent.text
-                    if self.found_agent.scrubbed is None:
-                        self.found_agent.scrubbed = _scrub(text)
-                    scrubbed = self.found_agent.scrubbed
-                else:
-                    text = _text(c, start, c.pos - 1)
-                    scrubbed = _scrub(text)
+                text = _text(c, start, c.pos - 1)
+                scrubbed = _scrub(text)
                 if scrubbed is not text:
                     _append_str(out, scrubbed)
                     return _PLAIN
@@ -3423,11 +3436,13 @@ cdef class _State:
                     return _FALL_BACK
                 self.found_user_agent_present = True
                 if string:
-                    if _string_span(&peek, &start, &chars, &ascii) != _PLAIN:
+                    if (_string_span(&peek, &start, &chars, &ascii) != _PLAIN
+                            or chars > self.max_string):
                         return _FALL_BACK
                     self.found_agent = self._user_agent(peek.data + start, peek.pos - 1 - start)
                     self.found_user_agent = self.found_agent.text
                     self.found_user_agent_at = start
+                    self.found_user_agent_end = peek.pos
             elif n == 9 and memcmp(key, b"webdriver", 9) == 0:
                 self.found_webdriver = (
                     _literal(&peek, b"true", 4) or _literal(&peek, b'"true"', 6))
@@ -3445,7 +3460,10 @@ cdef class _State:
         if not (self.notable_lengths >> min(n, 63)) & 1:
             return -1
         for i in range(self.notable_count):
-            if (self.notable_names[i].n == n
+            # Ends first: keys of one length mostly differ there (path, page, plan).
+            if (self.notable_names[i].n == n and (n == 0 or (
+                    <unsigned char>self.notable_names[i].data[0] == key[0]
+                    and <unsigned char>self.notable_names[i].data[n - 1] == key[n - 1]))
                     and memcmp(self.notable_names[i].data, key, n) == 0):
                 return i
         return -1
@@ -3547,12 +3565,10 @@ cdef class _State:
         return self._token(text)
 
     cdef str _token(self, str value):
-        cdef Py_ssize_t n
-        cdef const char* data
         if PyUnicode_IS_ASCII(value):
             # An ASCII str's own bytes are its UTF-8.
-            data = PyUnicode_AsUTF8AndSize(value, &n)
-            return self._token_of(<const unsigned char*>data, n, None)
+            return self._token_of(<const unsigned char*>PyUnicode_DATA(value),
+                                  PyUnicode_GET_LENGTH(value), None)
         utf8 = value.encode("utf-8", "surrogatepass")
         return self._token_of(<const unsigned char*>PyBytes_AS_STRING(utf8),
                               PyBytes_GET_SIZE(utf8), utf8)
@@ -3600,11 +3616,8 @@ cdef inline int _remember(dict cache, str key, object value, Py_ssize_t longest,
 
 cdef inline bytes _utf8(str text):
     """text.encode("utf-8", "surrogatepass"), with no method call when it is ASCII."""
-    cdef Py_ssize_t n
-    cdef const char* data
     if PyUnicode_IS_ASCII(text):
-        data = PyUnicode_AsUTF8AndSize(text, &n)
-        return PyBytes_FromStringAndSize(data, n)
+        return PyBytes_FromStringAndSize(PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text))
     return PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass")
 
 

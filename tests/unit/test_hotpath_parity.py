@@ -863,6 +863,18 @@ def test_native_and_python_agree_on_top_level_strings_past_the_length_limit(
     run_both(policy, [(events, Received(received_ms=NOW, dialect=dialect))])
 
 
+@pytest.mark.parametrize("dialect", ["track", "segment"])
+def test_native_and_python_agree_on_a_user_agent_past_the_length_limit(dialect: str) -> None:
+    # The byte path reads context.user_agent once, for the verdict, and writes it from what
+    # that read found; the limit (which its key, 10 characters, just meets) must still hold.
+    policy = Settings(limits=Limits(max_string_length=10))
+    events = [
+        msgspec.json.encode({"event": "e", "context": {"user_agent": agent, "n": 1}})
+        for agent in ["Mozilla/50", "Mozilla/5.0", "\u00e9" * 10, "\u00e9" * 11]
+    ]
+    run_both(policy, [(events, Received(received_ms=NOW, dialect=dialect))])
+
+
 def test_native_and_python_agree_on_rules_for_keys_that_are_not_ascii() -> None:
     # The byte path finds a rule's key among an object's keys by its UTF-8.
     policy = Settings(pii=Pii(rules={"**.\u00e9mail": "tokenize", "**.caf\u00e9": "drop"}))
