@@ -876,16 +876,51 @@ cdef class Records:
 cdef bytes _entropy = b""
 cdef Py_ssize_t _entropy_at = 0
 cdef long _entropy_pid = -1
-cdef const char* _HEX = b"0123456789abcdef"
-# Each byte's two hex digits, and where a UUID's bytes go in its quoted text.
-cdef char _HEX_PAIRS[512]
-for _byte in range(256):
-    _HEX_PAIRS[2 * _byte] = _HEX[_byte >> 4]
-    _HEX_PAIRS[2 * _byte + 1] = _HEX[_byte & 0x0F]
-cdef int _UUID_HEX_AT[16]
-for _byte, _at in enumerate([1, 3, 5, 7, 10, 12, 15, 17, 20, 22, 25, 27, 29, 31, 33, 35]):
-    _UUID_HEX_AT[_byte] = _at
-del _byte, _at
+
+
+cdef extern from *:
+    """
+    /* A UUID's sixteen bytes as its quoted text, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+       (38 bytes). Where SSE2 is, all 32 hex digits at once: each byte's two nibbles side
+       by side, then '0' added, and 'a' - '0' - 10 more where a nibble is above 9. */
+    #include <string.h>
+    static inline void collector_uuid_text(const unsigned char *raw, char *text) {
+        char hex[32];
+    #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
+        const __m128i v = _mm_loadu_si128((const __m128i *)raw);
+        const __m128i low = _mm_set1_epi8(0x0F);
+        const __m128i high_nibbles = _mm_and_si128(_mm_srli_epi16(v, 4), low);
+        const __m128i low_nibbles = _mm_and_si128(v, low);
+        __m128i first = _mm_unpacklo_epi8(high_nibbles, low_nibbles);
+        __m128i second = _mm_unpackhi_epi8(high_nibbles, low_nibbles);
+        first = _mm_add_epi8(_mm_add_epi8(first, _mm_set1_epi8('0')), _mm_and_si128(
+            _mm_cmpgt_epi8(first, _mm_set1_epi8(9)), _mm_set1_epi8('a' - '0' - 10)));
+        second = _mm_add_epi8(_mm_add_epi8(second, _mm_set1_epi8('0')), _mm_and_si128(
+            _mm_cmpgt_epi8(second, _mm_set1_epi8(9)), _mm_set1_epi8('a' - '0' - 10)));
+        _mm_storeu_si128((__m128i *)hex, first);
+        _mm_storeu_si128((__m128i *)(hex + 16), second);
+    #else
+        static const char digits[] = "0123456789abcdef";
+        int i;
+        for (i = 0; i < 16; i++) {
+            hex[2 * i] = digits[raw[i] >> 4];
+            hex[2 * i + 1] = digits[raw[i] & 0x0F];
+        }
+    #endif
+        text[0] = '"';
+        memcpy(text + 1, hex, 8);
+        text[9] = '-';
+        memcpy(text + 10, hex + 8, 4);
+        text[14] = '-';
+        memcpy(text + 15, hex + 12, 4);
+        text[19] = '-';
+        memcpy(text + 20, hex + 16, 4);
+        text[24] = '-';
+        memcpy(text + 25, hex + 20, 12);
+        text[37] = '"';
+    }
+    """
+    void collector_uuid_text(const unsigned char* raw, char* text) noexcept nogil
 
 
 cdef void _check_fork():
@@ -923,10 +958,7 @@ cdef int _append_uuid7(Buffer* buf, long long now_ms) except -1:
     for i in range(7):
         raw[9 + i] = random[3 + i]
     _reserve(buf, 38)
-    cdef char* text = buf.data + buf.length
-    memcpy(text, b'"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"', 38)
-    for i in range(16):
-        memcpy(text + _UUID_HEX_AT[i], &_HEX_PAIRS[2 * raw[i]], 2)
+    collector_uuid_text(raw, buf.data + buf.length)
     buf.length += 38
     return 0
 

@@ -415,7 +415,10 @@ def test_native_makes_uuid7_event_ids_when_none_is_given() -> None:
         parsed = uuid.UUID(text)
         assert str(parsed) == text
         assert parsed.version == 7
+        assert parsed.variant == uuid.RFC_4122
         assert parsed.int >> 80 == NOW
+    # Every hex digit turns up among 900 random ones, each written as itself.
+    assert set("".join(ids)) == set("0123456789abcdef-")
 
 
 def test_a_forked_worker_draws_its_own_event_id_randomness() -> None:
