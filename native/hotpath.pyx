@@ -2840,6 +2840,8 @@ cdef class _State:
                 scalar.kind = _OBJECT
                 return 0
             self._span_text(field)
+        elif self.fields[field] is None:
+            return 0  # absent: nothing for a rule to act on
         self.fields[field] = self._top(top, self.fields[field])
         return 0
 
