@@ -629,7 +629,8 @@ cdef class Window:
             slot.current = 0
         slot.generation = self.clock.generation
         slot.epoch = epoch
-        if slot.current != 0xFFFFFFFF:
+        # Typed, or Cython compares through Python ints (2**32 - 1 is past a C int).
+        if slot.current != <uint32_t>0xFFFFFFFF:
             slot.current += 1
         cdef double rate = slot.current + slot.previous * self.clock.previous_weight
         if self.clock.used * 2 > self.capacity and not self.logging:
@@ -2494,7 +2495,7 @@ cdef class _State:
                 fields[i] = decoded[i]
                 scalars[i].kind = _OBJECT
         event_type = fields[_F_TYPE]
-        if event_type == "track" and self._absent(_F_EVENT):
+        if _is_text(event_type, "track") and self._absent(_F_EVENT):
             raise _Rejected("missing_event", 'a "track" event needs a non-empty "event" name')
         if not fast:
             context = fields[_F_CONTEXT]
@@ -2563,7 +2564,7 @@ cdef class _State:
                 ip = client_ip
                 self._append_added(&self.context_out, self.ip_entry, client_ip)
             user_agent = self.found_user_agent
-            if (source == "web" and user_agent_header is not None
+            if (_is_text(source, "web") and user_agent_header is not None
                     and not self.found_user_agent_present):
                 user_agent = user_agent_header
                 self._append_added(&self.context_out, self.user_agent_entry, user_agent_header)
@@ -2573,7 +2574,7 @@ cdef class _State:
             source = source_override or _source_of(context)
             if client_ip is not None and "ip" not in context:
                 context["ip"] = client_ip
-            if (source == "web" and user_agent_header is not None
+            if (_is_text(source, "web") and user_agent_header is not None
                     and "user_agent" not in context):
                 context["user_agent"] = user_agent_header
             ip = context.get("ip")
@@ -2892,7 +2893,7 @@ cdef class _State:
                          long long now):
         # ip, webdriver and user_agent: what `context` holds once the collector's own
         # entries are in, before any PII rule; the anonymous id, by its text's hash().
-        cdef bint over_ip = (source != "server" and type(ip) is str
+        cdef bint over_ip = (not _is_text(source, "server") and type(ip) is str
                              and self.per_ip.hit(ip, now) > self.max_per_ip)
         cdef bint over_anonymous_id = has_anonymous_id and (
             self.per_anonymous_id.hit_hash(anonymous_hash, now) > self.max_per_anonymous_id
@@ -2903,7 +2904,7 @@ cdef class _State:
             verdict = self._user_agent_verdict(user_agent)
             if verdict is not None:
                 return verdict
-        elif source == "web" and self.flag_missing_user_agent:
+        elif _is_text(source, "web") and self.flag_missing_user_agent:
             return MISSING_USER_AGENT
         if over_ip:
             return RATE_IP
@@ -3646,6 +3647,17 @@ cdef inline int _remember(dict cache, str key, object value, Py_ssize_t longest,
             cache.clear()
         cache[key] = value
     return 0
+
+
+cdef inline bint _is_text(object value, str text) except -1:
+    """value == text, deciding by identity or length where it can: for two different str
+    objects Cython's == calls PyUnicode_Compare, which the per-event checks of a source or
+    an event type against a constant need not pay."""
+    if value is text:
+        return True
+    if type(value) is str and PyUnicode_GET_LENGTH(value) != PyUnicode_GET_LENGTH(text):
+        return False
+    return value == text
 
 
 cdef inline bytes _utf8(str text):
