@@ -17,7 +17,8 @@ from setuptools import Extension, setup
 
 # COLLECTOR_SANITIZE=1 builds with AddressSanitizer and UBSan for the parity tests
 # (scripts/test-sanitize); UBSan findings abort instead of only printing. That build also
-# takes the string scanner's portable branch, so the parity tests cover both.
+# takes the portable branches of the byte scanners and the UUID writer
+# (COLLECTOR_PORTABLE_SCAN), so the parity tests cover both.
 sanitize = os.environ.get("COLLECTOR_SANITIZE") == "1"
 flags = (
     [

@@ -15,7 +15,7 @@ from cpython.datetime cimport (
     datetime_day, datetime_hour, datetime_minute, datetime_month, datetime_second,
     datetime_microsecond, datetime_year, import_datetime,
 )
-from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
+from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_Next, PyDict_SetItem
 from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
 from cpython.pycapsule cimport PyCapsule_New
@@ -32,7 +32,7 @@ from records cimport (
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
     # An ASCII str's own bytes, which are its UTF-8 too: no call, where
-    # PyUnicode_AsUTF8AndSize is one.
+    # PyUnicode_AsUTF8AndSize is one. (CPython returns void*, which C converts.)
     const char* PyUnicode_DATA(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
 
@@ -730,7 +730,9 @@ cdef int _append_str(Buffer* buf, str text) except -1:
     # with lone surrogates, which has no UTF-8).
     cdef Py_ssize_t n
     cdef const char* utf8
-    if PyUnicode_IS_ASCII(text):
+    # The exact type checked first: `str` lets None through, and PyUnicode_IS_ASCII would
+    # read it as a str (PyUnicode_AsUTF8AndSize below raises for it instead).
+    if type(text) is str and PyUnicode_IS_ASCII(text):
         utf8 = PyUnicode_DATA(text)
         n = PyUnicode_GET_LENGTH(text)
     else:
@@ -774,7 +776,7 @@ cdef int _append_result(Buffer* buf, object result) except -1:
 cdef inline int _append_optional_str(Buffer* buf, object text) except -1:
     if text is None:
         return _append(buf, b"null", 4)
-    return _append_str(buf, <str>text)
+    return _append_str(buf, <str?>text)
 
 
 
@@ -885,6 +887,9 @@ cdef extern from *:
        (38 bytes). Where SSE2 is, all 32 hex digits at once: each byte's two nibbles side
        by side, then '0' added, and 'a' - '0' - 10 more where a nibble is above 9. */
     #include <string.h>
+    #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
+    #include <emmintrin.h>
+    #endif
     static inline void collector_uuid_text(const unsigned char *raw, char *text) {
         char hex[32];
     #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
@@ -2142,6 +2147,12 @@ cdef class _State:
     cdef list salt_log
     cdef dict topics
     cdef dict type_headers
+    # The last event's type and source, with their headers and topic: most batches have
+    # one of each, so most events need no dict lookup for them (compared by identity).
+    cdef object last_type
+    cdef tuple last_type_headers
+    cdef object last_source
+    cdef str last_topic
     cdef dict by_name
     cdef dict notable
     cdef dict by_path
@@ -2202,9 +2213,10 @@ cdef class _State:
     cdef bint found_webdriver
     cdef object found_ip
     cdef object found_user_agent
-    # The captured user agent as the cache of recent ones holds it, and where its text
-    # starts in the event's bytes (-1: none), so that the verdict and the tree's writer take
-    # what was made of it before rather than look it up by its hundred-odd characters.
+    # The captured user agent as the cache of recent ones holds it, where its text starts
+    # in the event's bytes (-1: none) and where its closing quote ends (read only when it
+    # has a start), so that the verdict and the tree's writer take what was made of it
+    # before rather than look it up or read it again by its hundred-odd characters.
     cdef _Agent found_agent
     cdef Py_ssize_t found_user_agent_at
     cdef Py_ssize_t found_user_agent_end
@@ -2649,10 +2661,13 @@ cdef class _State:
             self._walk(traits, ("traits",), self.scrub_traits)
 
         # keying (twin: collector.keying)
-        headers = self.type_headers.get(event_type)
-        if headers is None:
-            headers = self.type_headers[event_type] = (
-                self.common + (("event_type", event_type.encode()),))
+        if event_type is not self.last_type:
+            headers = self.type_headers.get(event_type)
+            if headers is None:
+                headers = self.type_headers[event_type] = (
+                    self.common + (("event_type", event_type.encode()),))
+            self.last_type, self.last_type_headers = event_type, headers
+        headers = self.last_type_headers
         salt = None
         if key_at >= 0:
             # Counted by the identity's hash, rather than by its bytes as the twin counts:
@@ -2675,7 +2690,9 @@ cdef class _State:
             headers = headers + (("bot", bot.encode()),)
             topic = self.bots_topic
         else:
-            topic = self.topics[source]
+            if source is not self.last_source:
+                self.last_source, self.last_topic = source, self.topics[source]
+            topic = self.last_topic
 
         # encode (twin: msgspec encoding of collector.envelope.Activity)
         value_at = out.length
@@ -3258,7 +3275,8 @@ cdef class _State:
                 if notable >= 0:
                     here = None
                     action = None
-                    policies = PyDict_GetItem(self.root_policies, root) if depth == 1 else NULL
+                    policies = (PyDict_GetItemWithError(self.root_policies, root)
+                                if depth == 1 else NULL)
                     if policies is not NULL:
                         # Straight under the root: the policy worked out at start-up.
                         policy = (<tuple><object>policies)[notable]
@@ -3368,13 +3386,14 @@ cdef class _State:
         """One value inside a container at `depth`, copied or rewritten into `out`."""
         cdef Py_ssize_t start, chars, at = c.pos
         cdef bint ascii, integer
+        cdef _Agent agent
         cdef unsigned char b = c.data[c.pos]
         if b == 0x22 and at + 1 == self.found_user_agent_at:
-            # context.user_agent, read by _capture already: the agent has its text and the
-            # scrub of it, made once for every event that carries it.
+            # context.user_agent, which _capture has read (and checked) already: its scrub is
+            # kept on the _Agent, so it is made once per distinct user agent.
+            agent = self.found_agent
             c.pos = self.found_user_agent_end
             if scrub:
-                agent = self.found_agent
                 if agent.scrubbed is None:
                     agent.scrubbed = _scrub(agent.text)
                 if agent.scrubbed is not agent.text:
@@ -3600,7 +3619,7 @@ cdef class _State:
         return self._token(text)
 
     cdef str _token(self, str value):
-        if PyUnicode_IS_ASCII(value):
+        if type(value) is str and PyUnicode_IS_ASCII(value):
             # An ASCII str's own bytes are its UTF-8.
             return self._token_of(<const unsigned char*>PyUnicode_DATA(value),
                                   PyUnicode_GET_LENGTH(value), None)
@@ -3662,7 +3681,7 @@ cdef inline bint _is_text(object value, str text) except -1:
 
 cdef inline bytes _utf8(str text):
     """text.encode("utf-8", "surrogatepass"), with no method call when it is ASCII."""
-    if PyUnicode_IS_ASCII(text):
+    if type(text) is str and PyUnicode_IS_ASCII(text):
         return PyBytes_FromStringAndSize(PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text))
     return PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass")
 
