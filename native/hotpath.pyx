@@ -2147,12 +2147,15 @@ cdef class _State:
     cdef list salt_log
     cdef dict topics
     cdef dict type_headers
-    # The last event's type and source, with their headers and topic: most batches have
-    # one of each, so most events need no dict lookup for them (compared by identity).
+    # The last event's type and source, with their headers, topic and JSON text: most
+    # batches have one of each, so most events need no dict lookup or encoding for them
+    # (compared by identity).
     cdef object last_type
     cdef tuple last_type_headers
+    cdef bytes last_type_json
     cdef object last_source
-    cdef str last_topic
+    cdef object last_topic
+    cdef bytes last_source_json
     cdef dict by_name
     cdef dict notable
     cdef dict by_path
@@ -2667,7 +2670,11 @@ cdef class _State:
                 headers = self.type_headers[event_type] = (
                     self.common + (("event_type", event_type.encode()),))
             self.last_type, self.last_type_headers = event_type, headers
+            self.last_type_json = _encode(event_type)
         headers = self.last_type_headers
+        if source is not self.last_source:
+            self.last_source, self.last_source_json = source, _encode(source)
+            self.last_topic = self.topics.get(source)
         salt = None
         if key_at >= 0:
             # Counted by the identity's hash, rather than by its bytes as the twin counts:
@@ -2690,9 +2697,7 @@ cdef class _State:
             headers = headers + (("bot", bot.encode()),)
             topic = self.bots_topic
         else:
-            if source is not self.last_source:
-                self.last_source, self.last_topic = source, self.topics[source]
-            topic = self.last_topic
+            topic = self.last_topic if self.last_topic is not None else self.topics[source]
 
         # encode (twin: msgspec encoding of collector.envelope.Activity)
         value_at = out.length
@@ -2702,11 +2707,11 @@ cdef class _State:
         else:
             self._write(out, _F_EVENT_ID)
         _append(out, b',"kind":"activity","type":', 26)
-        _append_str(out, event_type)
+        _append_bytes(out, self.last_type_json)
         _append(out, b',"event":', 9)
         self._write(out, _F_EVENT)
         _append(out, b',"source":', 10)
-        _append_str(out, source)
+        _append_bytes(out, self.last_source_json)
         _append(out, b',"received_at":', 15)
         _append(out, self.received_at, 26)
         _append(out, b',"sent_at":', 11)
