@@ -2848,7 +2848,7 @@ cdef class _State:
             self.fields[field] = _identity(value)
         return 0
 
-    cdef int _top_field(self, Py_ssize_t top, Py_ssize_t field, Py_hash_t h=0) except -1:
+    cdef inline int _top_field(self, Py_ssize_t top, Py_ssize_t field, Py_hash_t h=0) except -1:
         """The PII rules on a top-level field (`top` indexes collector.pii._TOP_LEVEL). A
         span no rule changes stays a span; a span to tokenize is looked up by its bytes (h:
         their _token_hash when the caller has it, else 0)."""
