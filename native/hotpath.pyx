@@ -2261,6 +2261,8 @@ cdef class _State:
         self.salts = {}
         self.topics = dict(twin._topics)
         self.type_headers = {}
+        # Nothing yet, not even None: an event type or source is compared with these first.
+        self.last_type = self.last_source = object()
         self.by_name = dict(twin.pii._by_name)
         self.by_path = {k: list(v) for k, v in twin.pii._by_path.items()}
         self.has_wildcard = "*" in self.by_path
