@@ -293,11 +293,17 @@ cdef inline object _item_violation(object item, str where, Py_ssize_t depth,
 # ---------------------------------------------------------------------------------------------
 # Times (twin: collector.timestamps)
 
+@cython.cdivision(True)
 cdef inline long long _floor_div(long long a, long long b) noexcept:
-    # Cython keeps Python's floor semantics for // on C integers (cdivision is off).
-    return a // b
+    # Python's floor division for b > 0 (every caller's), in two C operations: Cython's own
+    # floor semantics (cdivision off) cost a call and several branches per division.
+    cdef long long q = a / b
+    return q - 1 if a - q * b < 0 else q
 
 
+# The calendar's arithmetic below divides only non-negative numbers (the one that can be
+# negative goes through _floor_div), where C's division is already Python's.
+@cython.cdivision(True)
 cdef long long _days_from_civil(long long y, long long m, long long d):
     # Howard Hinnant's days_from_civil: days since 1970-01-01 in the proleptic Gregorian calendar.
     y -= m <= 2
@@ -308,6 +314,7 @@ cdef long long _days_from_civil(long long y, long long m, long long d):
     return era * 146097 + doe - 719468
 
 
+@cython.cdivision(True)
 cdef void _format_ms_into(char* out, long long ms) noexcept:
     """Twin of collector.timestamps.format, into out[0:24]."""
     cdef long long seconds = _floor_div(ms, 1000)
@@ -391,7 +398,9 @@ cdef int _append_ms(Buffer* buf, long long ms) except -1:
     return 0
 
 
-cdef inline void _digits(char* buf, int at, long long value, int width) noexcept:
+cdef inline void _digits(char* buf, int at, unsigned long long value, int width) noexcept:
+    # Unsigned (every value written is a calendar field or milliseconds, never negative), so
+    # that % and // are C's own.
     cdef int i
     for i in range(width - 1, -1, -1):
         buf[at + i] = <char>(48 + value % 10)
@@ -413,6 +422,7 @@ cdef bint _utc_ms(str value, long long* ms) noexcept:
     return _utc_ms_text(text, n, ms)
 
 
+@cython.cdivision(True)
 cdef bint _utc_ms_text(const char* text, Py_ssize_t n, long long* ms) noexcept:
     """The common spellings of a UTC time, read in C: YYYY-MM-DDTHH:MM:SS,
     then a fraction or none (ciso8601 takes any number of digits and keeps microseconds),
@@ -713,9 +723,51 @@ cdef inline int _reserve(Buffer* buf, Py_ssize_t extra) except -1:
     return 0
 
 
+cdef extern from *:
+    """
+    /* n bytes copied, those of a short span (most of a record's names and values: up to 32
+       bytes) by two overlapping loads and stores inline rather than by a call to memcpy,
+       whose call and size dispatch cost more than the copy. Both loads come before the
+       stores, and neither reads outside [src, src + n). */
+    #include <stdint.h>
+    #include <string.h>
+    static inline void collector_copy(char *dst, const char *src, size_t n) {
+        if (n >= 16) {
+            if (n > 32) {
+                memcpy(dst, src, n);
+                return;
+            }
+            unsigned char head[16], tail[16];
+            memcpy(head, src, 16);
+            memcpy(tail, src + n - 16, 16);
+            memcpy(dst, head, 16);
+            memcpy(dst + n - 16, tail, 16);
+        } else if (n >= 8) {
+            uint64_t head, tail;
+            memcpy(&head, src, 8);
+            memcpy(&tail, src + n - 8, 8);
+            memcpy(dst, &head, 8);
+            memcpy(dst + n - 8, &tail, 8);
+        } else if (n >= 4) {
+            uint32_t head, tail;
+            memcpy(&head, src, 4);
+            memcpy(&tail, src + n - 4, 4);
+            memcpy(dst, &head, 4);
+            memcpy(dst + n - 4, &tail, 4);
+        } else if (n > 0) {
+            char first = src[0], middle = src[n >> 1], last = src[n - 1];
+            dst[0] = first;
+            dst[n >> 1] = middle;
+            dst[n - 1] = last;
+        }
+    }
+    """
+    void collector_copy(char* dst, const char* src, size_t n) noexcept
+
+
 cdef inline int _append(Buffer* buf, const char* data, Py_ssize_t n) except -1:
     _reserve(buf, n)
-    memcpy(buf.data + buf.length, data, n)
+    collector_copy(buf.data + buf.length, data, n)
     buf.length += n
     return 0
 
@@ -744,7 +796,7 @@ cdef int _append_str(Buffer* buf, str text) except -1:
         return _append_bytes(buf, _encode(text))
     _reserve(buf, n + 2)
     buf.data[buf.length] = b'"'
-    memcpy(buf.data + buf.length + 1, utf8, n)
+    collector_copy(buf.data + buf.length + 1, utf8, n)
     buf.data[buf.length + n + 1] = b'"'
     buf.length += n + 2
     return 0
@@ -2890,7 +2942,7 @@ cdef class _State:
         if scalar.kind == _SPAN:
             _reserve(buf, scalar.n + 2)
             buf.data[buf.length] = b'"'
-            memcpy(buf.data + buf.length + 1, scalar.data, scalar.n)
+            collector_copy(buf.data + buf.length + 1, <const char*>scalar.data, scalar.n)
             buf.data[buf.length + scalar.n + 1] = b'"'
             buf.length += scalar.n + 2
             return 0
