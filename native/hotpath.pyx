@@ -1745,6 +1745,51 @@ cdef extern from *:
     #endif
     }
 
+    /* The same masks 32 bytes at a time, for CPUs with AVX2 (chosen at run time, below). */
+    #if defined(__x86_64__) && defined(__GNUC__) && !defined(COLLECTOR_PORTABLE_SCAN)
+    #define COLLECTOR_AVX2_SCAN 1
+    #include <immintrin.h>
+    __attribute__((target("avx2")))
+    static inline void collector_block_masks_avx2(const unsigned char *p, collector_masks *m) {
+        int k;
+        m->quote = m->backslash = m->open = m->close = m->comma = 0;
+        for (k = 0; k < 2; k++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 32 * k));
+            const __m256i folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+            const int shift = 32 * k;
+            m->quote |= (uint64_t)(uint32_t)_mm256_movemask_epi8(
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x22))) << shift;
+            m->backslash |= (uint64_t)(uint32_t)_mm256_movemask_epi8(
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x5C))) << shift;
+            m->open |= (uint64_t)(uint32_t)_mm256_movemask_epi8(
+                _mm256_cmpeq_epi8(folded, _mm256_set1_epi8(0x7B))) << shift;
+            m->close |= (uint64_t)(uint32_t)_mm256_movemask_epi8(
+                _mm256_cmpeq_epi8(folded, _mm256_set1_epi8(0x7D))) << shift;
+            m->comma |= (uint64_t)(uint32_t)_mm256_movemask_epi8(
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x2C))) << shift;
+        }
+    }
+
+    /* Each bit XORed with every bit below it (which bytes lie inside strings), in one
+       carry-less multiplication by all ones. */
+    __attribute__((target("pclmul,sse2")))
+    static inline uint64_t collector_prefix_xor_clmul(uint64_t bits) {
+        const __m128i product = _mm_clmulepi64_si128(
+            _mm_set_epi64x(0, (long long)bits), _mm_set1_epi8((char)0xFF), 0);
+        return (uint64_t)_mm_cvtsi128_si64(product);
+    }
+    #endif
+
+    static inline uint64_t collector_prefix_xor(uint64_t bits) {
+        bits ^= bits << 1;
+        bits ^= bits << 2;
+        bits ^= bits << 4;
+        bits ^= bits << 8;
+        bits ^= bits << 16;
+        bits ^= bits << 32;
+        return bits;
+    }
+
     static inline int collector_space(unsigned char b) {
         return b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09;
     }
@@ -1775,10 +1820,10 @@ cdef extern from *:
        position past its closing bracket; -1 when this outline is not sure of it (no
        closing bracket, or a brace closing it, an empty element, nesting deeper than
        `limit` inside the array) or when it has more than `most` elements. */
-    static Py_ssize_t collector_outline(const unsigned char *data, Py_ssize_t open_at,
-                                        Py_ssize_t end, int limit, Py_ssize_t most,
-                                        Py_ssize_t **bounds, Py_ssize_t *capacity,
-                                        Py_ssize_t *after) {
+    static inline __attribute__((always_inline)) Py_ssize_t collector_outline_with(
+            const unsigned char *data, Py_ssize_t open_at, Py_ssize_t end, int limit,
+            Py_ssize_t most, Py_ssize_t **bounds, Py_ssize_t *capacity, Py_ssize_t *after,
+            int avx2) {
         unsigned char tail[64];
         Py_ssize_t base = open_at + 1, element = open_at + 1, count = 0;
         uint64_t inside = 0;  /* all ones when the last block ended inside a string */
@@ -1793,6 +1838,10 @@ cdef extern from *:
                 memcpy(tail, p, (size_t)(end - base));
                 p = tail;
             }
+    #ifdef COLLECTOR_AVX2_SCAN
+            if (avx2) collector_block_masks_avx2(p, &m);
+            else
+    #endif
             collector_block_masks(p, &m);
             if (m.backslash || escape_carried) {
                 /* A backslash escapes the byte after it, unless it is escaped itself. */
@@ -1812,13 +1861,11 @@ cdef extern from *:
                     left &= ~((uint64_t)3 << i);
                 }
             }
-            strings = m.quote & ~escaped;
-            strings ^= strings << 1;
-            strings ^= strings << 2;
-            strings ^= strings << 4;
-            strings ^= strings << 8;
-            strings ^= strings << 16;
-            strings ^= strings << 32;
+    #ifdef COLLECTOR_AVX2_SCAN
+            if (avx2) strings = collector_prefix_xor_clmul(m.quote & ~escaped);
+            else
+    #endif
+            strings = collector_prefix_xor(m.quote & ~escaped);
             strings ^= inside;
             inside = (uint64_t)((int64_t)strings >> 63);
             /* The brackets in order; between two of them the depth holds, and the commas
@@ -1863,10 +1910,72 @@ cdef extern from *:
         }
         return -1;
     }
+
+    /* The outline compiled once per variant, the variant chosen per CPU: 1 where AVX2 and
+       CLMUL are, else 0 (SSE2, or one byte at a time in the sanitized build). Tests set it
+       to 0 to cover both on one machine. */
+    static int collector_outline_avx2 = -1;
+
+    static Py_ssize_t collector_outline_base(
+            const unsigned char *data, Py_ssize_t open_at, Py_ssize_t end, int limit,
+            Py_ssize_t most, Py_ssize_t **bounds, Py_ssize_t *capacity, Py_ssize_t *after) {
+        return collector_outline_with(data, open_at, end, limit, most, bounds, capacity,
+                                      after, 0);
+    }
+
+    #ifdef COLLECTOR_AVX2_SCAN
+    __attribute__((target("avx2,pclmul")))
+    static Py_ssize_t collector_outline_wide(
+            const unsigned char *data, Py_ssize_t open_at, Py_ssize_t end, int limit,
+            Py_ssize_t most, Py_ssize_t **bounds, Py_ssize_t *capacity, Py_ssize_t *after) {
+        return collector_outline_with(data, open_at, end, limit, most, bounds, capacity,
+                                      after, 1);
+    }
+    #endif
+
+    static int collector_outline_avx2_supported(void) {
+    #ifdef COLLECTOR_AVX2_SCAN
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul");
+    #else
+        return 0;
+    #endif
+    }
+
+    static Py_ssize_t collector_outline(
+            const unsigned char *data, Py_ssize_t open_at, Py_ssize_t end, int limit,
+            Py_ssize_t most, Py_ssize_t **bounds, Py_ssize_t *capacity, Py_ssize_t *after) {
+    #ifdef COLLECTOR_AVX2_SCAN
+        if (collector_outline_avx2)
+            return collector_outline_wide(data, open_at, end, limit, most, bounds, capacity,
+                                          after);
+    #endif
+        return collector_outline_base(data, open_at, end, limit, most, bounds, capacity,
+                                      after);
+    }
     """
     Py_ssize_t collector_outline(const unsigned char* data, Py_ssize_t open_at, Py_ssize_t end,
                                  int limit, Py_ssize_t most, Py_ssize_t** bounds,
                                  Py_ssize_t* capacity, Py_ssize_t* after) noexcept nogil
+    int collector_outline_avx2
+    int collector_outline_avx2_supported() noexcept
+
+
+collector_outline_avx2 = collector_outline_avx2_supported()
+
+
+def outline_scans() -> tuple:
+    """The ways of finding a body's outline this CPU can run, the one in use first; for the
+    tests, which run each."""
+    return ("avx2", "baseline") if collector_outline_avx2_supported() else ("baseline",)
+
+
+def use_outline_scan(str name) -> None:
+    """Finds outlines the named way from now on (one of outline_scans())."""
+    if name not in outline_scans():
+        raise ValueError(f"this CPU cannot find outlines with {name}")
+    global collector_outline_avx2
+    collector_outline_avx2 = name == "avx2"
 
 
 # The most events a body split by its outline may have: the rate windows make room for a

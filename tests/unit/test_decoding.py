@@ -1,10 +1,10 @@
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector import native
@@ -15,6 +15,28 @@ from collector.errors import BadRequest, InvalidJSON, InvalidShape
 needs_native = pytest.mark.skipif(
     native.IMPLEMENTATION != "native", reason="the native extension is not built"
 )
+
+if native.IMPLEMENTATION == "native":
+    from collector import _hotpath
+
+    OUTLINE_SCANS = _hotpath.outline_scans()
+else:
+    OUTLINE_SCANS = ("baseline",)
+
+
+@pytest.fixture(params=OUTLINE_SCANS)
+def outline_scan(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each way this CPU can find a body's outline, in turn: the first is what the collector
+    runs here, the others what it runs on other CPUs. (The same for every example a
+    hypothesis test draws, hence the health check it suppresses.)"""
+    if native.IMPLEMENTATION != "native":
+        yield request.param
+        return
+    _hotpath.use_outline_scan(request.param)
+    try:
+        yield request.param
+    finally:
+        _hotpath.use_outline_scan(OUTLINE_SCANS[0])
 
 
 def raw_events(body: bytes) -> list[bytes]:
@@ -181,7 +203,10 @@ def native_split(body: bytes) -> Sequence[bytes] | None:
 
 
 @needs_native
-@settings(max_examples=500, deadline=None)
+@pytest.mark.usefixtures("outline_scan")
+@settings(
+    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(body=array_bodies())
 def test_the_native_splitter_splits_every_plain_array_as_msgspec_does(body: bytes) -> None:
     # Escaped astral characters included: json.dumps writes them as surrogate pairs.
@@ -192,7 +217,10 @@ def test_the_native_splitter_splits_every_plain_array_as_msgspec_does(body: byte
 
 
 @needs_native
-@settings(max_examples=1500, deadline=None)
+@pytest.mark.usefixtures("outline_scan")
+@settings(
+    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data(), body=array_bodies())
 def test_the_native_splitter_never_splits_what_msgspec_refuses(
     data: st.DataObject, body: bytes
@@ -206,6 +234,7 @@ def test_the_native_splitter_never_splits_what_msgspec_refuses(
 
 
 @needs_native
+@pytest.mark.usefixtures("outline_scan")
 @pytest.mark.parametrize(
     "body",
     [
@@ -238,6 +267,7 @@ def test_the_native_splitter_leaves_to_msgspec_what_it_is_not_sure_of(body: byte
 
 
 @needs_native
+@pytest.mark.usefixtures("outline_scan")
 def test_the_outline_finds_strings_across_its_64_byte_blocks() -> None:
     # Escaped quotes, runs of backslashes and brackets and commas inside strings, moved
     # across every offset of the outline's blocks (a backslash as a block's last byte
@@ -302,6 +332,7 @@ def test_native_splits_are_a_sequence_of_the_events_bytes() -> None:
 
 
 @needs_native
+@pytest.mark.usefixtures("outline_scan")
 def test_the_native_splitter_takes_valid_surrogate_pairs() -> None:
     body = b'[{"a": "\\ud83c\\udf0d \\uD83D\\uDE00"}, 1]'
     split = native.split_array(body)
@@ -310,6 +341,7 @@ def test_the_native_splitter_takes_valid_surrogate_pairs() -> None:
 
 
 @needs_native
+@pytest.mark.usefixtures("outline_scan")
 def test_the_native_splitter_takes_bodies_of_many_events() -> None:
     events = [b'{"event": "e%d"}' % i for i in range(1000)]
     body = b"[" + b",".join(events) + b"]"
@@ -319,6 +351,7 @@ def test_the_native_splitter_takes_bodies_of_many_events() -> None:
 
 
 @needs_native
+@pytest.mark.usefixtures("outline_scan")
 def test_the_native_splitter_takes_events_as_deep_as_the_pipeline_does() -> None:
     deepest = b"[" * 256 + b"]" * 256
     assert list(native.split_array(b"[" + deepest + b"]") or []) == [deepest]
@@ -376,7 +409,10 @@ def split_as_plain(split: tuple[Sequence[bytes], Any] | None) -> tuple[list[byte
 
 
 @needs_native
-@settings(max_examples=500, deadline=None)
+@pytest.mark.usefixtures("outline_scan")
+@settings(
+    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(case=object_bodies())
 def test_the_native_splitter_reads_every_plain_batch_object_as_msgspec_does(
     case: tuple[bytes, bytes, bool],
@@ -404,7 +440,10 @@ def route(sent_key: bytes) -> Callable[[bytes], Batch]:
 
 
 @needs_native
-@settings(max_examples=1500, deadline=None)
+@pytest.mark.usefixtures("outline_scan")
+@settings(
+    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data(), case=object_bodies())
 def test_the_native_splitter_never_reads_a_batch_object_msgspec_refuses(
     data: st.DataObject, case: tuple[bytes, bytes, bool]
@@ -425,6 +464,7 @@ def route_by_msgspec(sent_key: bytes) -> Callable[[bytes], Batch]:
 
 
 @needs_native
+@pytest.mark.usefixtures("outline_scan")
 @pytest.mark.parametrize(
     "body",
     [
