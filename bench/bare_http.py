@@ -19,7 +19,7 @@ import time
 import httpx
 
 from bench import print_figures
-from bench.throughput import cpu_seconds, load
+from bench.throughput import cpu_seconds, encode_requests, load
 from loadtest.payloads import track_bodies
 from tests.support.server import free_port
 
@@ -70,11 +70,11 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     sys.exit("bare server did not start")
                 time.sleep(0.1)
-        bodies = track_bodies(200, 1)
-        asyncio.run(load(port, "/track", bodies, 1, 2.0, args.connections))
+        requests = encode_requests("/track", track_bodies(200, 1))
+        asyncio.run(load(port, requests, 1, 2.0, args.connections))
         before = cpu_seconds(server.pid)
         started = time.monotonic()
-        tally = asyncio.run(load(port, "/track", bodies, 1, args.seconds, args.connections))
+        tally = asyncio.run(load(port, requests, 1, args.seconds, args.connections))
         elapsed = time.monotonic() - started
         spent = cpu_seconds(server.pid) - before
     finally:
