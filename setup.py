@@ -18,7 +18,8 @@ from setuptools import Extension, setup
 # COLLECTOR_SANITIZE=1 builds with AddressSanitizer and UBSan for the parity tests
 # (scripts/test-sanitize); UBSan findings abort instead of only printing. That build also
 # takes the portable branches of the byte scanners and the UUID writer
-# (COLLECTOR_PORTABLE_SCAN), so the parity tests cover both.
+# (COLLECTOR_PORTABLE_SCAN), so that the tests cover them as well as the SSE2 ones (and the
+# splitter's tests run its AVX2 and SSE2 outlines alike, collector._hotpath.outline_scans).
 sanitize = os.environ.get("COLLECTOR_SANITIZE") == "1"
 flags = (
     [

@@ -1911,10 +1911,11 @@ cdef extern from *:
         return -1;
     }
 
-    /* The outline compiled once per variant, the variant chosen per CPU: 1 where AVX2 and
-       CLMUL are, else 0 (SSE2, or one byte at a time in the sanitized build). Tests set it
-       to 0 to cover both on one machine. */
-    static int collector_outline_avx2 = -1;
+    /* The outline compiled once per variant, the variant chosen per CPU when the module is
+       imported: 1 where AVX2 and CLMUL are, else 0 (SSE2, or one byte at a time in the
+       sanitized build), which is also what anything before that choice would run. Tests set
+       it to 0 to cover both on one machine. */
+    static int collector_outline_avx2 = 0;
 
     static Py_ssize_t collector_outline_base(
             const unsigned char *data, Py_ssize_t open_at, Py_ssize_t end, int limit,
@@ -1965,13 +1966,14 @@ collector_outline_avx2 = collector_outline_avx2_supported()
 
 
 def outline_scans() -> tuple:
-    """The ways of finding a body's outline this CPU can run, the one in use first; for the
-    tests, which run each."""
+    """The ways of finding a body's outline this CPU can run, the one chosen at import
+    first; for the tests, which run each."""
     return ("avx2", "baseline") if collector_outline_avx2_supported() else ("baseline",)
 
 
 def use_outline_scan(str name) -> None:
-    """Finds outlines the named way from now on (one of outline_scans())."""
+    """For tests: finds outlines the named way from now on (one of outline_scans()), in the
+    whole process and without a lock; the collector never calls it."""
     if name not in outline_scans():
         raise ValueError(f"this CPU cannot find outlines with {name}")
     global collector_outline_avx2
