@@ -15,19 +15,22 @@ from pathlib import Path
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-# COLLECTOR_SANITIZE=1 builds with AddressSanitizer and UBSan for the parity tests
-# (scripts/test-sanitize); UBSan findings abort instead of only printing. That build also
-# takes the portable branches of the byte scanners and the UUID writer
-# (COLLECTOR_PORTABLE_SCAN), so that the tests cover them as well as the SSE2 ones (and the
-# splitter's tests run its AVX2 and SSE2 outlines alike, collector._hotpath.outline_scans).
-sanitize = os.environ.get("COLLECTOR_SANITIZE") == "1"
+# COLLECTOR_SANITIZE=portable or =simd builds with AddressSanitizer and UBSan for the parity
+# tests (scripts/test-sanitize runs both); UBSan findings abort instead of only printing.
+# `portable` takes the portable branches of the byte scanners and the UUID writer
+# (COLLECTOR_PORTABLE_SCAN), which no x86-64 build runs otherwise; `simd` the SSE2 and AVX2
+# ones, as the normal build (whose tests run the AVX2 and SSE2 outlines alike,
+# collector._hotpath.outline_scans).
+sanitize = os.environ.get("COLLECTOR_SANITIZE", "")
+if sanitize not in ("", "portable", "simd"):
+    sys.exit(f"setup.py: COLLECTOR_SANITIZE is portable or simd, not {sanitize!r}")
 flags = (
     [
         "-fsanitize=address,undefined",
         "-fno-sanitize-recover=all",
         "-fno-omit-frame-pointer",
         "-O1",
-        "-DCOLLECTOR_PORTABLE_SCAN",
+        *(["-DCOLLECTOR_PORTABLE_SCAN"] if sanitize == "portable" else []),
     ]
     if sanitize
     else ["-O3"]
@@ -40,7 +43,7 @@ link_flags = flags if sanitize else []
 pgo_flags: list[str] = []
 pgo = os.environ.get("COLLECTOR_PGO", "")
 if pgo and sanitize:
-    sys.exit("setup.py: COLLECTOR_PGO and COLLECTOR_SANITIZE=1 are two different builds")
+    sys.exit("setup.py: COLLECTOR_PGO and COLLECTOR_SANITIZE are two different builds")
 if pgo:
     stage, _, profile_dir = pgo.partition(":")
     if stage == "generate":

@@ -9,6 +9,7 @@ pipelines start fresh with the same settings, ids and clock, and must agree on e
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import string
 import subprocess
@@ -36,6 +37,20 @@ pytestmark = pytest.mark.skipif(
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_hot_path_under_test_is_the_build_asked_for() -> None:
+    # scripts/test-sanitize runs these tests against a sanitized copy of the package and
+    # names it here: pytest's own `pythonpath` once put the normal build first, and the
+    # sanitizers then watched a module with nothing to watch.
+    expected = os.environ.get("COLLECTOR_TEST_HOTPATH_DIR")
+    if not expected:
+        pytest.skip("no particular build asked for")
+    import collector._hotpath
+
+    assert Path(collector._hotpath.__file__).is_relative_to(expected)
+
+
 SECRET = b"parity-secret-0123456789abcdef"
 NOW = 1_795_700_000_000
 AGENTS = [
