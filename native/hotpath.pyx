@@ -1917,13 +1917,6 @@ cdef extern from *:
        it to 0 to cover both on one machine. */
     static int collector_outline_avx2 = 0;
 
-    static Py_ssize_t collector_outline_base(
-            const unsigned char *data, Py_ssize_t open_at, Py_ssize_t end, int limit,
-            Py_ssize_t most, Py_ssize_t **bounds, Py_ssize_t *capacity, Py_ssize_t *after) {
-        return collector_outline_with(data, open_at, end, limit, most, bounds, capacity,
-                                      after, 0);
-    }
-
     #ifdef COLLECTOR_AVX2_SCAN
     __attribute__((target("avx2,pclmul")))
     static Py_ssize_t collector_outline_wide(
@@ -1951,8 +1944,8 @@ cdef extern from *:
             return collector_outline_wide(data, open_at, end, limit, most, bounds, capacity,
                                           after);
     #endif
-        return collector_outline_base(data, open_at, end, limit, most, bounds, capacity,
-                                      after);
+        return collector_outline_with(data, open_at, end, limit, most, bounds, capacity,
+                                      after, 0);
     }
     """
     Py_ssize_t collector_outline(const unsigned char* data, Py_ssize_t open_at, Py_ssize_t end,

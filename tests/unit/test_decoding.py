@@ -28,10 +28,8 @@ else:
 def outline_scan(request: pytest.FixtureRequest) -> Iterator[str]:
     """Each way this CPU can find a body's outline, in turn: the first is what the collector
     runs here, the others what it runs on other CPUs. (The same for every example a
-    hypothesis test draws, hence the health check it suppresses.)"""
-    if native.IMPLEMENTATION != "native":
-        yield request.param
-        return
+    hypothesis test draws, hence the health check it suppresses. Only tests that need the
+    native extension use it.)"""
     _hotpath.use_outline_scan(request.param)
     try:
         yield request.param
