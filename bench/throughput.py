@@ -2,12 +2,16 @@
 
 Starts the collector (producing to a fresh topic), drives it with a cheap load generator
 (pre-encoded HTTP/1.1 requests over keep-alive connections, in this process), and prints
-events/s and the CPU each process spent per event, read from /proc (all threads counted).
+events/s and the CPU each process spent per event, read from /proc (all threads counted, and
+split by thread: the event loop's `python`, librdkafka's `rdk:broker` and `rdk:main`).
 
     python -m bench.throughput [--seconds 30] [--connections 32] [--batch 100] [--segment]
-                               [--json]
+                               [--against NAME=VALUE ... [--rounds 4]] [--json]
 
 --segment posts the same events in Segment's spelling to /v1/batch instead of /track.
+--against compares: two collectors run side by side, the baseline and one with these settings
+in its environment (e.g. COLLECTOR_KAFKA_LINGER_MS=20), each with its own topics and half the
+connections, and the ratio of their CPU per event is printed for each round and as a median.
 
 Needs a broker: `make kafka-up` or KAFKA_BOOTSTRAP. On a 2-core machine the collector, the
 broker and this generator share the cores; CPU per event is the figure that does not depend
@@ -18,14 +22,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import print_figures
 from loadtest.payloads import client_ips, segment_bodies, track_bodies
@@ -42,6 +49,22 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process, all its threads, so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU so far of each of the process's threads, summed by thread name (librdkafka names
+    its own: rdk:main, rdk:broker1, ...), so the total is split by who spent it."""
+    spent: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        # Numbered threads of one kind (rdk:broker1, rdk:broker2) are one kind.
+        kind = name.rstrip("0123456789") if name.startswith("rdk:") else name
+        spent[kind] = spent.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return spent
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -112,6 +135,30 @@ async def load(port: int, requests: list[bytes], batch: int, seconds: float, con
     return tally
 
 
+def start_collector(prefix: str, environment: Mapping[str, str]) -> CollectorProcess:
+    """`collector serve` producing to topics of its own under `prefix`."""
+    return CollectorProcess(
+        {
+            "COLLECTOR_ENV": "development",
+            # A quota no benchmark reaches: this measures the collector, not the limit.
+            "COLLECTOR_CONFIG": str(BENCH_CONFIG),
+            **{f"COLLECTOR_TOPIC_{s.upper()}": f"{prefix}.{s}" for s in STREAMS},
+            **environment,
+        }
+    ).start()
+
+
+def per_event(
+    before: Mapping[str, float], after: Mapping[str, float], events: int
+) -> dict[str, float]:
+    """Microseconds per event spent by each kind of thread between two readings."""
+    return {
+        name: round((spent - before.get(name, 0.0)) * 1e6 / max(events, 1), 2)
+        for name, spent in sorted(after.items())
+        if spent > before.get(name, 0.0)
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -119,6 +166,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--segment", action="store_true", help="Segment's /v1/batch, not /track")
+    parser.add_argument(
+        "--against",
+        nargs="+",
+        metavar="NAME=VALUE",
+        help="compare: a second collector with this environment, run at the same time",
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="timed rounds of a comparison")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
@@ -127,27 +181,39 @@ def main() -> None:
     else:
         path, bodies = "/track", track_bodies(2000, args.batch)
     requests = encode_requests(path, bodies)
+    if args.against:
+        changed = dict(setting.split("=", 1) for setting in args.against)
+        result = compare(args, path, requests, changed)
+    else:
+        result = one_collector(args, path, requests)
+    result["event_bytes"] = round(sum(map(len, bodies)) / (len(bodies) * args.batch))
+    result.update(
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        commit=subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip(),
+    )
+    print_figures(result, args.json)
+
+
+def one_collector(args: argparse.Namespace, path: str, requests: list[bytes]) -> dict[str, Any]:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    collector = CollectorProcess(
-        {
-            "COLLECTOR_ENV": "development",
-            # A quota no benchmark reaches: this measures the collector, not the limit.
-            "COLLECTOR_CONFIG": str(BENCH_CONFIG),
-            **{f"COLLECTOR_TOPIC_{s.upper()}": f"{prefix}.{s}" for s in STREAMS},
-        }
-    ).start()
+    collector = start_collector(prefix, {})
     assert collector.process is not None
     pid = collector.process.pid
     try:
         asyncio.run(load(collector.port, requests, args.batch, args.warmup, args.connections))
         broker = broker_pid()
         before = (cpu_seconds(pid), cpu_seconds(broker) if broker else 0.0, time.process_time())
+        threads_before = thread_cpu_seconds(pid)
         started = time.monotonic()
         tally = asyncio.run(
             load(collector.port, requests, args.batch, args.seconds, args.connections)
         )
         elapsed = time.monotonic() - started
         after = (cpu_seconds(pid), cpu_seconds(broker) if broker else 0.0, time.process_time())
+        threads_after = thread_cpu_seconds(pid)
         peak_rss = peak_rss_mib(pid)
     finally:
         status = collector.terminate()
@@ -156,30 +222,89 @@ def main() -> None:
         sys.exit(f"collector exited with {status}:\n{collector.output()}")
 
     events = max(tally.events, 1)
-    result = {
+    return {
         "route": path,
         "seconds": round(elapsed, 1),
         "connections": args.connections,
         "batch": args.batch,
-        "event_bytes": round(sum(map(len, bodies)) / (len(bodies) * args.batch)),
         "requests": tally.requests,
         "failed_requests": tally.failures,
         "events": tally.events,
         "events_per_s": round(tally.events / elapsed),
         "collector_cpu_us_per_event": round((after[0] - before[0]) * 1e6 / events, 2),
+        "collector_cpu_us_per_event_by_thread": per_event(threads_before, threads_after, events),
         "collector_cores_busy": round((after[0] - before[0]) / elapsed, 2),
         "collector_peak_rss_mib": round(peak_rss),
         "broker_cpu_us_per_event": round((after[1] - before[1]) * 1e6 / events, 2)
         if broker
         else None,
         "generator_cpu_us_per_event": round((after[2] - before[2]) * 1e6 / events, 2),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip(),
     }
-    print_figures(result, args.json)
+
+
+def compare(
+    args: argparse.Namespace, path: str, requests: list[bytes], changed: Mapping[str, str]
+) -> dict[str, Any]:
+    """Two collectors at once, the baseline and one with `changed` in its environment, each
+    with its own topics and half the connections. Run side by side they share whatever the
+    machine does meanwhile, so the ratio of their CPU per event varies far less from run to
+    run than either figure does (a few percent against a fifth)."""
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    sides = {
+        "baseline": start_collector(f"{prefix}.baseline", {}),
+        "changed": start_collector(f"{prefix}.changed", changed),
+    }
+    pids = {name: collector.process.pid for name, collector in sides.items() if collector.process}
+    connections = max(args.connections // 2, 1)
+
+    async def both(seconds: float) -> list[Tally]:
+        return await asyncio.gather(
+            *(
+                load(collector.port, requests, args.batch, seconds, connections)
+                for collector in sides.values()
+            )
+        )
+
+    rounds: list[dict[str, Any]] = []
+    ratios: list[float] = []
+    try:
+        asyncio.run(both(args.warmup))
+        for _ in range(args.rounds):
+            before = {name: thread_cpu_seconds(pid) for name, pid in pids.items()}
+            tallies = dict(zip(sides, asyncio.run(both(args.seconds)), strict=True))
+            after = {name: thread_cpu_seconds(pid) for name, pid in pids.items()}
+            figures: dict[str, Any] = {}
+            for name, tally in tallies.items():
+                spent = sum(after[name].values()) - sum(before[name].values())
+                figures[name] = {
+                    "events_per_s": round(tally.events / args.seconds),
+                    "failed_requests": tally.failures,
+                    "cpu_us_per_event": round(spent * 1e6 / max(tally.events, 1), 2),
+                    "by_thread": per_event(before[name], after[name], tally.events),
+                }
+            ratio = figures["changed"]["cpu_us_per_event"] / figures["baseline"]["cpu_us_per_event"]
+            figures["ratio"] = round(ratio, 3)
+            ratios.append(ratio)
+            rounds.append(figures)
+            if not args.json:
+                print(json.dumps(figures), flush=True)
+    finally:
+        statuses = [collector.terminate() for collector in sides.values()]
+        delete_topics(f"{prefix}.")
+    if any(statuses):
+        sys.exit(
+            "a collector exited with an error:\n" + "\n".join(c.output() for c in sides.values())
+        )
+    ratios = sorted(r["ratio"] for r in rounds)
+    return {
+        "route": path,
+        "against": dict(changed),
+        "seconds_per_round": args.seconds,
+        "connections_per_collector": connections,
+        "batch": args.batch,
+        "rounds": rounds,
+        "median_ratio": round(ratios[len(ratios) // 2], 3) if ratios else None,
+    }
 
 
 if __name__ == "__main__":
