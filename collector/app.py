@@ -67,7 +67,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.create_topics:
-            await run_in_threadpool(sink.ensure_topics, settings.all_topics())
+            await run_in_threadpool(sink.ensure_topics, settings.topics_to_create())
         sink.start()
         logger.info("producing to %s", settings.kafka_bootstrap)
         try:

@@ -152,8 +152,15 @@ class Settings(_Section, frozen=True):
     # Kafka cluster to produce to.
     kafka_bootstrap: str = "127.0.0.1:9092"
     topics: Topics = Topics()
-    # Partitions and replication of topics the collector creates (-1: broker default).
+    # Partitions and replication of topics the collector creates (-1: broker default): the
+    # activity topics, then the bots and dead-letter topics. Those two usually carry a small
+    # share of the events, and librdkafka sends each partition's records in a produce request
+    # of its own: a thin stream over many partitions makes many small requests. 12 partitions
+    # for the bots topic cost 8 % more CPU per event than 3 (docs/benchmarks.md, thirteenth
+    # round). Keys keep their order on any count.
     topic_partitions: int = 12
+    bots_topic_partitions: int = 3
+    dlq_topic_partitions: int = 3
     topic_replication: int = -1
     # Create missing topics at start-up. Turn off where the collector's Kafka user may not
     # create topics; they must then exist already.
@@ -223,13 +230,18 @@ class Settings(_Section, frozen=True):
             pii=key.pii or self.pii,
         )
 
-    def all_topics(self) -> list[str]:
-        """Every topic the collector may produce to, write keys' own included."""
-        topics = []
+    def topics_to_create(self) -> dict[str, int]:
+        """Every topic the collector may produce to, write keys' own included, with the
+        partitions it is created with (a name used twice keeps its first use's count)."""
+        topics: dict[str, int] = {}
         for settings in [self, *(self.for_key(key) for key in self.write_keys.values())]:
             streams = [settings.topics.web, settings.topics.mobile, settings.topics.server]
-            topics += [*streams, settings.topics.bots, *(f"{t}.dlq" for t in streams)]
-        return list(dict.fromkeys(topics))
+            for name in streams:
+                topics.setdefault(name, self.topic_partitions)
+            topics.setdefault(settings.topics.bots, self.bots_topic_partitions)
+            for name in streams:
+                topics.setdefault(f"{name}.dlq", self.dlq_topic_partitions)
+        return topics
 
 
 # Environment variable -> dotted Settings field.
@@ -244,6 +256,8 @@ ENVIRONMENT: dict[str, str] = {
     "COLLECTOR_TOPIC_SERVER": "topics.server",
     "COLLECTOR_TOPIC_BOTS": "topics.bots",
     "COLLECTOR_TOPIC_PARTITIONS": "topic_partitions",
+    "COLLECTOR_TOPIC_PARTITIONS_BOTS": "bots_topic_partitions",
+    "COLLECTOR_TOPIC_PARTITIONS_DLQ": "dlq_topic_partitions",
     "COLLECTOR_TOPIC_REPLICATION": "topic_replication",
     "COLLECTOR_CREATE_TOPICS": "create_topics",
     "COLLECTOR_MAX_BODY_BYTES": "max_body_bytes",

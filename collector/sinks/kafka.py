@@ -19,7 +19,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 from confluent_kafka import KafkaError, KafkaException
@@ -164,16 +164,17 @@ class KafkaSink:
         for topic, count in per_topic.items():
             self._metrics.series(counter, topic, *labels).inc(count)
 
-    def ensure_topics(self, topics: Iterable[str], timeout_s: float = 30.0) -> None:
-        """Create the topics that do not exist yet, with the configured layout."""
+    def ensure_topics(self, topics: Mapping[str, int], timeout_s: float = 30.0) -> None:
+        """Create the topics that do not exist yet: name -> partitions, replicated as
+        configured. Existing topics are left as they are."""
         admin = AdminClient(self._admin_config())
         wanted = [
             NewTopic(
                 name,
-                num_partitions=self._settings.topic_partitions,
+                num_partitions=partitions,
                 replication_factor=self._settings.topic_replication,
             )
-            for name in sorted(set(topics))
+            for name, partitions in sorted(topics.items())
         ]
         futures = admin.create_topics(wanted, request_timeout=timeout_s)
         for name, future in futures.items():

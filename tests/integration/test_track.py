@@ -35,9 +35,12 @@ def seeded_events(count: int, seed: int = 7) -> list[dict[str, object]]:
 
 
 def test_track_batches_arrive_once_keyed_on_the_default_partitions(
-    start_collector: StartCollector, topic: str
+    start_collector: StartCollector, topic: str, topics: dict[str, str]
 ) -> None:
     collector = start_collector(COLLECTOR_TOPIC_PARTITIONS="12")
+    # The thin streams are created with fewer partitions (collector.config).
+    assert partition_count(topics["bots"]) == 3
+    assert partition_count(f"{topic}.dlq") == 3
     events = seeded_events(1000)
     with collector.client() as client:
         for start in range(0, len(events), 100):

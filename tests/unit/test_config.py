@@ -11,6 +11,7 @@ from collector.config import (
     Pii,
     Settings,
     Topics,
+    WriteKey,
     from_environment,
 )
 
@@ -344,31 +345,45 @@ def test_env_write_keys_add_to_the_file_not_replace_it(tmp_path: Path) -> None:
     assert (key.name, key.tenant, key.source) == ("shop", "acme", "web")
 
 
-def test_all_topics_lists_streams_bots_and_dlqs() -> None:
-    assert Settings().all_topics() == [
-        "events.web",
-        "events.mobile",
-        "events.server",
-        "events.bots",
-        "events.web.dlq",
-        "events.mobile.dlq",
-        "events.server.dlq",
-    ]
+def test_topics_to_create_are_the_streams_bots_and_dlqs_with_their_partitions() -> None:
+    assert Settings().topics_to_create() == {
+        "events.web": 12,
+        "events.mobile": 12,
+        "events.server": 12,
+        "events.bots": 3,
+        "events.web.dlq": 3,
+        "events.mobile.dlq": 3,
+        "events.server.dlq": 3,
+    }
 
 
-def test_all_topics_follow_configured_names() -> None:
-    settings = from_environment({"COLLECTOR_TOPIC_WEB": "w", "COLLECTOR_TOPIC_BOTS": "b"})
-    topics = settings.all_topics()
-    assert topics == [
-        "w",
-        "events.mobile",
-        "events.server",
-        "b",
-        "w.dlq",
-        "events.mobile.dlq",
-        "events.server.dlq",
-    ]
-    assert len(set(topics)) == len(topics)
+def test_topics_to_create_follow_configured_names_and_partitions() -> None:
+    settings = from_environment(
+        {
+            "COLLECTOR_TOPIC_WEB": "w",
+            "COLLECTOR_TOPIC_BOTS": "b",
+            "COLLECTOR_TOPIC_PARTITIONS": "24",
+            "COLLECTOR_TOPIC_PARTITIONS_BOTS": "6",
+            "COLLECTOR_TOPIC_PARTITIONS_DLQ": "1",
+        }
+    )
+    assert settings.topics_to_create() == {
+        "w": 24,
+        "events.mobile": 24,
+        "events.server": 24,
+        "b": 6,
+        "w.dlq": 1,
+        "events.mobile.dlq": 1,
+        "events.server.dlq": 1,
+    }
+
+
+def test_a_topic_named_twice_is_created_once_with_its_first_use() -> None:
+    # Bot-flagged events of this key go to the web topic of the others.
+    settings = Settings(write_keys={"k": WriteKey(topics=Topics(bots="events.web"))})
+    topics = settings.topics_to_create()
+    assert topics["events.web"] == 12
+    assert list(topics).count("events.web") == 1
 
 
 @pytest.mark.parametrize(
