@@ -2259,11 +2259,14 @@ cdef object _UNJUDGED = object()
 @cython.final
 cdef class _Agent:
     """A user agent seen lately (_State._user_agent): its bytes and its text, and what the
-    verdict (_UNJUDGED until asked) and the free-text scrub (None until asked) made of it."""
+    verdict (_UNJUDGED until asked) and the free-text scrub (None until asked) made of it,
+    and the `"user_agent":...` entry made of it when an event names it in Segment's
+    context.userAgent (_UNJUDGED until made; None when a rule drops it)."""
     cdef bytes utf8
     cdef str text
     cdef object verdict
     cdef str scrubbed
+    cdef object entry
 
 
 @cython.final
@@ -2303,6 +2306,7 @@ cdef class _State:
     # copy of salts before they were cleared), the changes the batch made to salts.
     cdef list salt_log
     cdef dict topics
+    # Event type -> (the record's headers, the type's JSON text).
     cdef dict type_headers
     # The last event's type and source, with their headers, topic and JSON text: most
     # batches have one of each, so most events need no dict lookup or encoding for them
@@ -2367,7 +2371,7 @@ cdef class _State:
     cdef bint segment
     cdef str default_type
     # Segment's context.userAgent, written as user_agent after the client's own entries.
-    cdef object deferred_user_agent
+    cdef _Agent deferred_user_agent
     cdef bint found_ip_present
     cdef bint found_user_agent_present
     cdef bint found_webdriver
@@ -2824,12 +2828,14 @@ cdef class _State:
 
         # keying (twin: collector.keying)
         if event_type is not self.last_type:
-            headers = self.type_headers.get(event_type)
-            if headers is None:
-                headers = self.type_headers[event_type] = (
-                    self.common + (("event_type", event_type.encode()),))
-            self.last_type, self.last_type_headers = event_type, headers
-            self.last_type_json = _encode(event_type)
+            # Types alternate within a batch (Segment's page, identify, track): the headers
+            # and the JSON of each are made once.
+            made = self.type_headers.get(event_type)
+            if made is None:
+                made = self.type_headers[event_type] = (
+                    self.common + (("event_type", event_type.encode()),), _encode(event_type))
+            self.last_type = event_type
+            self.last_type_headers, self.last_type_json = <tuple>made
         headers = self.last_type_headers
         if source is not self.last_source:
             self.last_source, self.last_source_json = source, _encode(source)
@@ -3112,6 +3118,7 @@ cdef class _State:
         agent.utf8 = PyBytes_FromStringAndSize(<const char*>data, n)
         agent.text = PyUnicode_DecodeUTF8(<const char*>data, n, NULL)
         agent.verdict = _UNJUDGED
+        agent.entry = _UNJUDGED
         self.user_agents[slot] = agent
         return agent
 
@@ -3489,7 +3496,7 @@ cdef class _State:
             self.root_keys = keys
             self.root_emitted = emitted
         if open_end and self.deferred_user_agent is not None:
-            self._append_added(out, self.user_agent_entry, self.deferred_user_agent)
+            self._append_agent_entry(out, self.deferred_user_agent)
         if not open_end:
             _append(out, b"}", 1)
         return _PLAIN
@@ -3502,11 +3509,11 @@ cdef class _State:
             return _FALL_BACK
         if _string_span(c, &start, &chars, &ascii) != _PLAIN or chars > self.max_string:
             return _FALL_BACK
-        # The verdict takes what was made of it before; its scrub is _append_added's.
+        # The verdict takes what was made of it before; its entry is _append_agent_entry's.
         self.found_agent = self._user_agent(c.data + start, c.pos - 1 - start)
-        self.deferred_user_agent = self.found_agent.text
+        self.deferred_user_agent = self.found_agent
         self.found_user_agent_present = True
-        self.found_user_agent = self.deferred_user_agent
+        self.found_user_agent = self.found_agent.text
         return _PLAIN
 
     cdef int _next_member(self, _Cursor* c) except -1:
@@ -3739,6 +3746,20 @@ cdef class _State:
             _append_str(out, _scrub(value) if candidate else value)
         entry.rendered = PyBytes_FromStringAndSize(out.data + start, out.length - start)
         entry.value = value
+        return 0
+
+    cdef int _append_agent_entry(self, Buffer* out, _Agent agent) except -1:
+        """_append_added for the user agent an event names itself (Segment's
+        context.userAgent, renamed): the events of a batch come from many browsers, so the
+        rendering is kept on each one's _Agent rather than for the last value only."""
+        if agent.entry is _UNJUDGED:
+            self._append_added(out, self.user_agent_entry, agent.text)
+            agent.entry = self.user_agent_entry.rendered
+        elif agent.entry is not None:
+            if self.root_emitted:
+                _append(out, b",", 1)
+            self.root_emitted += 1
+            _append_bytes(out, <bytes>agent.entry)
         return 0
 
     cdef object _rule_for(self, tuple path):

@@ -714,6 +714,25 @@ def test_a_user_agent_with_pii_is_scrubbed_in_the_context_it_is_written_to(diale
     assert b"Firefox/133.0" in record.value
 
 
+@pytest.mark.parametrize("scrub_paths", [["context"], []])
+def test_segment_user_agents_that_alternate_within_a_batch_agree(scrub_paths: list[str]) -> None:
+    # Segment's context.userAgent is written as user_agent, its rendering kept on the user
+    # agent's cache entry: events alternating between browsers, with and without PII in
+    # the text, and a rule dropping it, must each get their own.
+    agents = [
+        "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        "Mozilla/5.0 (X11; ann.lee@example.com) Gecko/20100101 Firefox/133.0",
+        "curl/8.5.0",
+    ]
+    events = [
+        msgspec.json.encode({"type": "track", "event": "e", "context": {"userAgent": agent}})
+        for agent in agents * 3 + agents[::-1]
+    ]
+    for rules in ({}, {"context.user_agent": "drop"}):
+        policy = Settings(pii=Pii(scrub_paths=scrub_paths, rules=rules))
+        run_both(policy, [(events, Received(received_ms=NOW, dialect="segment"))], respell=False)
+
+
 @pytest.mark.parametrize("dialect", ["track", "segment"])
 def test_native_and_python_agree_on_keys_that_nearly_name_a_field(dialect: str) -> None:
     # The native reader finds a top-level key's field through a table of the names' lengths
