@@ -1121,39 +1121,62 @@ cdef extern from *:
         return 16;
     }
     #endif
-    /* Whether ASCII text could hold what the free-text scrub replaces: an @ or a digit
-       anywhere, or two colons (collector.pii.scrub_text's pre-check). Sixteen bytes at a
-       time where SSE2 is, the last sixteen overlapping those before. */
+    /* What the free-text scrub's pre-check counts, by byte: 1 a digit, 2 a dot, 4 a colon,
+       8 an @ or a %. */
+    static const unsigned char collector_scrub_classes[256] = {
+        [0x30 ... 0x39] = 1, [0x2E] = 2, [0x3A] = 4, [0x40] = 8, [0x25] = 8};
+    /* The bits set in a 16-bit mask. */
+    static inline int collector_count16(unsigned x) {
+        x = x - ((x >> 1) & 0x5555u);
+        x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
+        x = (x + (x >> 4)) & 0x0F0Fu;
+        return (int)((x + (x >> 8)) & 0x1Fu);
+    }
+    /* Whether ASCII text could hold what the free-text scrub replaces (the pre-check of
+       collector.pii.scrub_text): an @ or a % anywhere, two colons, nine digits, or four
+       digits and three dots. Sixteen bytes at a time where SSE2 is, the last sixteen
+       overlapping those before, whose bytes are not counted twice. */
     static inline int collector_scrub_candidate(const unsigned char *p, Py_ssize_t n) {
         Py_ssize_t i = 0;
-        int colons = 0;
+        int digits = 0, dots = 0, colons = 0;
     #if defined(__SSE2__) && !defined(COLLECTOR_PORTABLE_SCAN)
         if (n >= 16) {
             for (;;) {
-                Py_ssize_t at = i + 16 <= n ? i : n - 16;
+                const Py_ssize_t at = i + 16 <= n ? i : n - 16;
+                const unsigned seen = (unsigned)(i - at);
                 const __m128i v = _mm_loadu_si128((const __m128i *)(p + at));
                 const __m128i digit = _mm_sub_epi8(v, _mm_set1_epi8(0x30));
-                const __m128i hit = _mm_or_si128(
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0x40)),
-                    _mm_cmpeq_epi8(_mm_min_epu8(digit, _mm_set1_epi8(9)), digit));
-                if (_mm_movemask_epi8(hit)) return 1;
-                /* Colons in the bytes not seen before: a second one settles it. */
-                const unsigned colon = (unsigned)_mm_movemask_epi8(
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0x3A))) >> (i - at);
-                if (colon && (colons || (colon & (colon - 1)))) return 1;
-                colons |= colon != 0;
+                const __m128i marks = _mm_or_si128(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0x40)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x25)));
+                if (_mm_movemask_epi8(marks)) return 1;
+                const unsigned d = (unsigned)_mm_movemask_epi8(
+                    _mm_cmpeq_epi8(_mm_min_epu8(digit, _mm_set1_epi8(9)), digit)) >> seen;
+                const unsigned t = (unsigned)_mm_movemask_epi8(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0x2E))) >> seen;
+                const unsigned k = (unsigned)_mm_movemask_epi8(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0x3A))) >> seen;
+                if (d | t | k) {
+                    digits += collector_count16(d);
+                    dots += collector_count16(t);
+                    colons += collector_count16(k);
+                    if (colons >= 2 || digits >= 9) return 1;
+                }
                 i += 16;
                 if (i >= n) break;
             }
-            return 0;
+            return digits >= 4 && dots >= 3;
         }
     #endif
         for (; i < n; i++) {
-            const unsigned char b = p[i];
-            if (b == 0x40 || (b >= 0x30 && b <= 0x39)) return 1;
-            colons += b == 0x3A;
+            const unsigned char k = collector_scrub_classes[p[i]];
+            if (k) {
+                if (k & 8) return 1;
+                digits += k & 1;
+                dots += (k >> 1) & 1;
+                colons += k >> 2;
+            }
         }
-        return colons >= 2;
+        return colons >= 2 || digits >= 9 || (digits >= 4 && dots >= 3);
     }
     /* Whether UTF-8 text is written in JSON as it is: no quote, backslash or control
        character. Sixteen bytes at a time where SSE2 is, the last sixteen overlapping
@@ -3900,15 +3923,19 @@ cdef dict _scrubbed = {}
 
 
 cdef str _scrub(str text):
-    """Twin of collector.pii.scrub_text."""
+    """Twin of collector.pii.scrub_text (its pre-check here, on the characters)."""
     cdef Py_UCS4 c
-    cdef int colons = 0
+    cdef int digits = 0, dots = 0, colons = 0
     for c in text:
-        if c == u"@" or (u"0" <= c <= u"9") or (c > 127 and c.isdecimal()):
+        if c == u"@" or c == u"%":
             return _scrub_cached(text)
-        if c == u":":
+        if (u"0" <= c <= u"9") or (c > 127 and c.isdecimal()):
+            digits += 1
+        elif c == u".":
+            dots += 1
+        elif c == u":":
             colons += 1
-    if colons >= 2:
+    if colons >= 2 or digits >= 9 or (digits >= 4 and dots >= 3):
         return _scrub_cached(text)
     return text
 

@@ -31,6 +31,7 @@ from collector.errors import BadRequest
 from collector.normalize import Received
 from collector.pipeline import Outcome
 from collector.pipeline import Pipeline as PythonPipeline
+from tests.support.text import pii_like_text
 
 pytestmark = pytest.mark.skipif(
     native.IMPLEMENTATION != "native", reason="the native extension is not built"
@@ -603,6 +604,32 @@ def test_native_and_python_agree_on_addresses_the_scrub_finds_by_their_colons() 
         for after in (0, 3, 9)
     ]
     events = [msgspec.json.encode({"event": "e", "properties": {"t": t}}) for t in texts]
+    run_both(policy, [(events, Received(received_ms=NOW))])
+
+
+def test_native_and_python_agree_on_text_the_scrub_counts_digits_dots_and_colons_in() -> None:
+    # The native pre-check counts digits, dots and colons sixteen bytes at a time, the last
+    # sixteen overlapping those before: each text is moved across every offset, so that
+    # what it counts falls in one chunk or in two, in new bytes or in overlapping ones.
+    policy = Settings(pii=Pii(scrub_paths=["properties"]))
+    texts = [
+        "x" * before + text + "y" * after
+        for text in (" 1.2.3.4 ", " 555 123 456 ", " 55 123 456 ", " s-004456-2 ", " a%40b.ex ")
+        for before in range(40)
+        for after in (0, 3, 9)
+    ]
+    events = [msgspec.json.encode({"event": "e", "properties": {"t": t}}) for t in texts]
+    run_both(policy, [(events, Received(received_ms=NOW))])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(pii_like_text(), min_size=1, max_size=8))
+def test_native_and_python_agree_on_text_near_what_the_scrub_replaces(texts: list[str]) -> None:
+    policy = Settings(pii=Pii(scrub_paths=["properties", "event"]))
+    events = [
+        msgspec.json.encode({"event": text, "user_id": "u", "properties": {"t": text}})
+        for text in texts
+    ]
     run_both(policy, [(events, Received(received_ms=NOW))])
 
 

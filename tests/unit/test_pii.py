@@ -3,19 +3,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 from collector.config import ConfigError, Pii, PiiAction
 from collector.envelope import Activity
 from collector.pii import (
+    _FREE_TEXT,
     DEVELOPMENT_SECRET,
     MASK,
     PiiPolicy,
     Tokenizer,
+    _replacement,
     key_id_of,
     load_secret,
     scrub_text,
     truncate_ip,
 )
+from tests.support.text import pii_like_text
 
 SECRET = b"s" * 32
 OTHER_SECRET = b"t" * 32
@@ -295,6 +299,29 @@ def test_scrub_text_replaces_international_phones_with_long_groups(text: str) ->
 
 def test_scrub_text_replaces_an_internationalized_email() -> None:
     assert scrub_text("zoë@example.com") == "[email]"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(pii_like_text())
+def test_scrub_text_skips_the_patterns_only_for_text_they_leave_alone(text: str) -> None:
+    # The pre-check is a shortcut, never a change of what is scrubbed.
+    assert scrub_text(text) == _FREE_TEXT.sub(_replacement, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("s-004456-2", "s-004456-2"),
+        ("order 12345678", "order 12345678"),
+        ("v1.2.3", "v1.2.3"),
+        ("1.2.3.4", "[ip]"),
+        ("call 555 123 456", "call [phone]"),
+        ("a%40b.example", "[email]"),
+        ("fe80::1", "[ip]"),
+    ],
+)
+def test_scrub_text_at_the_edges_of_its_pre_check(text: str, scrubbed: str) -> None:
+    assert scrub_text(text) == scrubbed
 
 
 # PiiPolicy: default rules
