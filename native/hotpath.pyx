@@ -170,6 +170,8 @@ cdef Py_ssize_t _SCRUB_CACHE_LIMIT = 50_000
 # User agents kept (see _State._user_agent); a power of two.
 cdef enum:
     _USER_AGENT_SLOTS = 256
+    # Library names kept (see _State._library_name); a power of two.
+    _LIBRARY_SLOTS = 16
 cdef Py_ssize_t _SCRUB_CACHE_LENGTH = 256
 # The caches keyed by what clients write keep only keys of a sane length, so that their
 # memory stays bounded whatever the clients send (strings may be max_string_length long):
@@ -2317,6 +2319,8 @@ cdef class _State:
     cdef object redact
     cdef dict verdicts
     cdef dict library_sources
+    # (UTF-8, str) of the library names seen lately (_library_name).
+    cdef list library_names
     cdef list user_agents
     cdef list fields
     cdef _Scalar scalars[_MAX_FIELDS]
@@ -2438,6 +2442,7 @@ cdef class _State:
         self.redact = twin.pii.redact
         self.verdicts = {}
         self.library_sources = {}
+        self.library_names = [None] * _LIBRARY_SLOTS
         self.user_agents = [None] * _USER_AGENT_SLOTS
         self.fields = [None] * _FIELD_COUNT
         self.tokens = _Tokens(_TOKEN_CACHE_LIMIT)
@@ -3145,6 +3150,22 @@ cdef class _State:
         self.user_agents[slot] = agent
         return agent
 
+    cdef str _library_name(self, const unsigned char* data, Py_ssize_t n):
+        """The str of a library name's bytes (no escapes: _string_span's), one per name seen
+        lately, so that its bytes are compared rather than decoded and hashed again for
+        _cached_source: a site's events come from a few libraries."""
+        if n == 0 or n > _LIBRARY_NAME_LIMIT:
+            return PyUnicode_DecodeUTF8(<const char*>data, n, NULL)
+        cdef size_t slot = (<size_t>n * 31 + data[0] * 7 + data[n - 1]) & (_LIBRARY_SLOTS - 1)
+        entry = self.library_names[slot]
+        if entry is not None:
+            utf8 = (<tuple>entry)[0]
+            if PyBytes_GET_SIZE(utf8) == n and memcmp(PyBytes_AS_STRING(utf8), data, n) == 0:
+                return <str>(<tuple>entry)[1]
+        name = PyUnicode_DecodeUTF8(<const char*>data, n, NULL)
+        self.library_names[slot] = (PyBytes_FromStringAndSize(<const char*>data, n), name)
+        return name
+
     cdef str _cached_source(self, object name):
         """_source_of_library, remembered by name: a site's events come from a few
         libraries, and the lower-casing and marker searches cost more than a lookup."""
@@ -3699,7 +3720,7 @@ cdef class _State:
                 and memcmp(c.data + c.key_start[0], b"library", 7) == 0):
             if _string_span(&peek, &start, &chars, &ascii) != _PLAIN:
                 return _FALL_BACK
-            self.found_library_name = _text(&peek, start, peek.pos - 1)
+            self.found_library_name = self._library_name(peek.data + start, peek.pos - 1 - start)
         return _PLAIN
 
     cdef inline Py_ssize_t _notable(self, const unsigned char* key, Py_ssize_t n) noexcept:

@@ -760,6 +760,18 @@ def test_segment_user_agents_that_alternate_within_a_batch_agree(scrub_paths: li
         run_both(policy, [(events, Received(received_ms=NOW, dialect="segment"))], respell=False)
 
 
+def test_library_names_that_alternate_within_a_batch_agree() -> None:
+    # The native reader keeps each library name's str by its bytes, in slots chosen by the
+    # length and the first and last bytes: names sharing those (a-ios, a-bos) must still
+    # each get their own source.
+    names = ["analytics.js", "a-ios", "a-bos", "analytics-android", "analytics-node", "", "é"]
+    events = [
+        msgspec.json.encode({"type": "track", "event": "e", "context": {"library": {"name": name}}})
+        for name in names * 2 + names[::-1]
+    ]
+    run_both(Settings(), [(events, Received(received_ms=NOW, dialect="segment"))], respell=False)
+
+
 @pytest.mark.parametrize("dialect", ["track", "segment"])
 def test_native_and_python_agree_on_keys_that_nearly_name_a_field(dialect: str) -> None:
     # The native reader finds a top-level key's field through a table of the names' lengths
