@@ -3,7 +3,8 @@
 Starts the collector (producing to a fresh topic), drives it with a cheap load generator
 (pre-encoded HTTP/1.1 requests over keep-alive connections, in this process), and prints
 events/s and the CPU each process spent per event, read from /proc (all threads counted, and
-split by thread: the event loop's `python`, librdkafka's `rdk:broker` and `rdk:main`).
+split by thread: the event loop's, named after the interpreter (`python`), and librdkafka's
+`rdk:broker` and `rdk:main`).
 
     python -m bench.throughput [--seconds 30] [--connections 32] [--batch 100] [--segment]
                                [--against NAME=VALUE ... [--rounds 4]] [--json]
@@ -25,6 +26,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -59,10 +61,10 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
         try:
             name = (task / "comm").read_text().strip()
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # the thread ended meanwhile
+        except OSError:  # the thread ended meanwhile
             continue
-        # Numbered threads of one kind (rdk:broker1, rdk:broker2) are one kind.
-        kind = name.rstrip("0123456789") if name.startswith("rdk:") else name
+        # Numbered threads of one kind (rdk:broker1, rdk:broker-1) are one kind.
+        kind = name.rstrip("0123456789-") if name.startswith("rdk:") else name
         spent[kind] = spent.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
     return spent
 
@@ -250,12 +252,9 @@ def compare(
     machine does meanwhile, so the ratio of their CPU per event varies far less from run to
     run than either figure does (a few percent against a fifth)."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    sides = {
-        "baseline": start_collector(f"{prefix}.baseline", {}),
-        "changed": start_collector(f"{prefix}.changed", changed),
-    }
-    pids = {name: collector.process.pid for name, collector in sides.items() if collector.process}
     connections = max(args.connections // 2, 1)
+    sides: dict[str, CollectorProcess] = {}
+    rounds: list[dict[str, Any]] = []
 
     async def both(seconds: float) -> list[Tally]:
         return await asyncio.gather(
@@ -265,26 +264,37 @@ def compare(
             )
         )
 
-    rounds: list[dict[str, Any]] = []
-    ratios: list[float] = []
     try:
+        sides["baseline"] = start_collector(f"{prefix}.baseline", {})
+        sides["changed"] = start_collector(f"{prefix}.changed", changed)
+        pids = {}
+        for name, collector in sides.items():
+            assert collector.process is not None
+            pids[name] = collector.process.pid
         asyncio.run(both(args.warmup))
         for _ in range(args.rounds):
-            before = {name: thread_cpu_seconds(pid) for name, pid in pids.items()}
+            before = {
+                name: (cpu_seconds(pid), thread_cpu_seconds(pid)) for name, pid in pids.items()
+            }
+            started = time.monotonic()
             tallies = dict(zip(sides, asyncio.run(both(args.seconds)), strict=True))
-            after = {name: thread_cpu_seconds(pid) for name, pid in pids.items()}
+            elapsed = time.monotonic() - started
+            after = {
+                name: (cpu_seconds(pid), thread_cpu_seconds(pid)) for name, pid in pids.items()
+            }
             figures: dict[str, Any] = {}
             for name, tally in tallies.items():
-                spent = sum(after[name].values()) - sum(before[name].values())
+                events = max(tally.events, 1)
                 figures[name] = {
-                    "events_per_s": round(tally.events / args.seconds),
+                    "events_per_s": round(tally.events / elapsed),
                     "failed_requests": tally.failures,
-                    "cpu_us_per_event": round(spent * 1e6 / max(tally.events, 1), 2),
-                    "by_thread": per_event(before[name], after[name], tally.events),
+                    "cpu_us_per_event": round((after[name][0] - before[name][0]) * 1e6 / events, 2),
+                    "by_thread": per_event(before[name][1], after[name][1], events),
                 }
-            ratio = figures["changed"]["cpu_us_per_event"] / figures["baseline"]["cpu_us_per_event"]
-            figures["ratio"] = round(ratio, 3)
-            ratios.append(ratio)
+            baseline = figures["baseline"]["cpu_us_per_event"]
+            figures["ratio"] = (
+                round(figures["changed"]["cpu_us_per_event"] / baseline, 3) if baseline else None
+            )
             rounds.append(figures)
             if not args.json:
                 print(json.dumps(figures), flush=True)
@@ -292,10 +302,9 @@ def compare(
         statuses = [collector.terminate() for collector in sides.values()]
         delete_topics(f"{prefix}.")
     if any(statuses):
-        sys.exit(
-            "a collector exited with an error:\n" + "\n".join(c.output() for c in sides.values())
-        )
-    ratios = sorted(r["ratio"] for r in rounds)
+        outputs = "\n".join(collector.output() for collector in sides.values())
+        sys.exit(f"a collector exited with an error:\n{outputs}")
+    ratios = [r["ratio"] for r in rounds if r["ratio"] is not None]
     return {
         "route": path,
         "against": dict(changed),
@@ -303,7 +312,7 @@ def compare(
         "connections_per_collector": connections,
         "batch": args.batch,
         "rounds": rounds,
-        "median_ratio": round(ratios[len(ratios) // 2], 3) if ratios else None,
+        "median_ratio": round(statistics.median(ratios), 3) if ratios else None,
     }
 
 

@@ -155,9 +155,11 @@ class Settings(_Section, frozen=True):
     # Partitions and replication of topics the collector creates (-1: broker default): the
     # activity topics, then the bots and dead-letter topics. Those two usually carry a small
     # share of the events, and librdkafka sends each partition's records in a produce request
-    # of its own: a thin stream over many partitions makes many small requests. 12 partitions
-    # for the bots topic cost 8 % more CPU per event than 3 (docs/benchmarks.md, thirteenth
-    # round). Keys keep their order on any count.
+    # of its own: a thin stream over many partitions makes many small requests. In the
+    # benchmark's mix (3.5 % of events bot-flagged) 12 partitions for the bots topic cost 8 %
+    # more CPU per event than 3 (docs/benchmarks.md, thirteenth round); the dead-letter
+    # topics, thinner still, follow by the same reasoning. Keys keep their order on any
+    # count; a hot key salted over hot_keys.salts sub-keys spreads over at most this many.
     topic_partitions: int = 12
     bots_topic_partitions: int = 3
     dlq_topic_partitions: int = 3
@@ -197,6 +199,9 @@ class Settings(_Section, frozen=True):
     allocator: Allocator = "jemalloc"
 
     def __post_init__(self) -> None:
+        for field in ("topic_partitions", "bots_topic_partitions", "dlq_topic_partitions"):
+            if getattr(self, field) == 0 or getattr(self, field) < -1:
+                raise ConfigError(f"{field} must be at least 1, or -1 for the broker's default")
         for name, value in self.producer_overrides.items():
             text = str(value).lower()
             if name in _DURABLE and text not in _DURABLE[name]:
@@ -232,15 +237,20 @@ class Settings(_Section, frozen=True):
 
     def topics_to_create(self) -> dict[str, int]:
         """Every topic the collector may produce to, write keys' own included, with the
-        partitions it is created with (a name used twice keeps its first use's count)."""
-        topics: dict[str, int] = {}
-        for settings in [self, *(self.for_key(key) for key in self.write_keys.values())]:
-            streams = [settings.topics.web, settings.topics.mobile, settings.topics.server]
-            for name in streams:
-                topics.setdefault(name, self.topic_partitions)
+        partitions it is created with. A name that is an activity topic anywhere gets the
+        activity topics' count, then a bots topic the bots topics' (a count cannot be
+        lowered later, and raising it moves keys)."""
+        all_settings = [self, *(self.for_key(key) for key in self.write_keys.values())]
+        streams = [
+            name
+            for settings in all_settings
+            for name in (settings.topics.web, settings.topics.mobile, settings.topics.server)
+        ]
+        topics = dict.fromkeys(streams, self.topic_partitions)
+        for settings in all_settings:
             topics.setdefault(settings.topics.bots, self.bots_topic_partitions)
-            for name in streams:
-                topics.setdefault(f"{name}.dlq", self.dlq_topic_partitions)
+        for name in streams:
+            topics.setdefault(f"{name}.dlq", self.dlq_topic_partitions)
         return topics
 
 

@@ -3944,21 +3944,34 @@ cdef dict _scrubbed = {}
 
 
 cdef str _scrub(str text):
-    """Twin of collector.pii.scrub_text (its pre-check here, on the characters)."""
+    """Twin of collector.pii.scrub_text."""
+    return _scrub_cached(text) if _may_hold_pii(text) else text
+
+
+cdef bint _may_hold_pii(str text):
+    """Twin of collector.pii.may_hold_pii, on the characters (collector_scrub_candidate is
+    the same on ASCII bytes)."""
     cdef Py_UCS4 c
     cdef int digits = 0, dots = 0, colons = 0
     for c in text:
         if c == u"@" or c == u"%":
-            return _scrub_cached(text)
+            return True
         if (u"0" <= c <= u"9") or (c > 127 and c.isdecimal()):
             digits += 1
         elif c == u".":
             dots += 1
         elif c == u":":
             colons += 1
-    if colons >= 2 or digits >= 9 or (digits >= 4 and dots >= 3):
-        return _scrub_cached(text)
-    return text
+    return colons >= 2 or digits >= 9 or (digits >= 4 and dots >= 3)
+
+
+def may_hold_pii(object text):
+    """The scrub's pre-check as the hot path makes it, on a str or on ASCII bytes (the
+    byte scanners'): for tests, which compare it with collector.pii.may_hold_pii."""
+    if type(text) is bytes:
+        return collector_scrub_candidate(<const unsigned char*>PyBytes_AS_STRING(text),
+                                         PyBytes_GET_SIZE(text))
+    return _may_hold_pii(<str?>text)
 
 
 cdef str _scrub_cached(str text):

@@ -378,12 +378,32 @@ def test_topics_to_create_follow_configured_names_and_partitions() -> None:
     }
 
 
-def test_a_topic_named_twice_is_created_once_with_its_first_use() -> None:
-    # Bot-flagged events of this key go to the web topic of the others.
-    settings = Settings(write_keys={"k": WriteKey(topics=Topics(bots="events.web"))})
-    topics = settings.topics_to_create()
-    assert topics["events.web"] == 12
-    assert list(topics).count("events.web") == 1
+@pytest.mark.parametrize(
+    ("key_topics", "shared"),
+    [
+        # This key's bot-flagged events go to the others' web topic ...
+        (Topics(bots="events.web"), "events.web"),
+        # ... or its web events to the others' bots topic.
+        (Topics(web="events.bots"), "events.bots"),
+    ],
+)
+def test_a_topic_that_is_an_activity_topic_anywhere_gets_their_partitions(
+    key_topics: Topics, shared: str
+) -> None:
+    topics = Settings(write_keys={"k": WriteKey(topics=key_topics)}).topics_to_create()
+    assert topics[shared] == 12
+
+
+@pytest.mark.parametrize(
+    "variable", ["COLLECTOR_TOPIC_PARTITIONS", "COLLECTOR_TOPIC_PARTITIONS_BOTS"]
+)
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_partition_counts_must_be_positive_or_the_brokers_default(
+    variable: str, value: str
+) -> None:
+    with pytest.raises(ConfigError, match="partitions must be at least 1"):
+        from_environment({variable: value})
+    assert from_environment({variable: "-1"})
 
 
 @pytest.mark.parametrize(

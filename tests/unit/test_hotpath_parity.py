@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector import native
+from collector import native, pii
 from collector.config import Bots, HotKeys, Limits, Pii, Settings
 from collector.decoding import decode_with_msgspec
 from collector.errors import BadRequest
@@ -620,6 +620,32 @@ def test_native_and_python_agree_on_text_the_scrub_counts_digits_dots_and_colons
     ]
     events = [msgspec.json.encode({"event": "e", "properties": {"t": t}}) for t in texts]
     run_both(policy, [(events, Received(received_ms=NOW))])
+
+
+def test_the_native_pre_check_is_the_twins_exactly_at_every_offset() -> None:
+    # Counting too much would change no record, only cost a regex run: so the byte
+    # scanners' counts (sixteen bytes at a time, the last sixteen overlapping those before,
+    # their bytes not counted twice) are compared with the twin's pre-check itself.
+    from collector import _hotpath
+
+    for text in (" 1.2.3.4 ", " 12345678 ", " 123456789 ", " 1.2.3 ", " a:b:c ", " 9.9.9 9 "):
+        for before in range(40):
+            for after in (0, 3, 9, 17):
+                padded = "x" * before + text + "y" * after
+                expected = pii.may_hold_pii(padded)
+                assert _hotpath.may_hold_pii(padded.encode()) is expected, padded
+                assert _hotpath.may_hold_pii(padded) is expected, padded
+
+
+@settings(max_examples=1000, deadline=None)
+@given(pii_like_text())
+def test_the_native_pre_check_is_the_twins_on_text_near_the_patterns(text: str) -> None:
+    from collector import _hotpath
+
+    expected = pii.may_hold_pii(text)
+    assert _hotpath.may_hold_pii(text) is expected
+    if text.isascii():
+        assert _hotpath.may_hold_pii(text.encode()) is expected
 
 
 @settings(max_examples=300, deadline=None)
