@@ -49,7 +49,12 @@ BENCH_CONFIG = ROOT / "bench" / "collector.toml"
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process, all its threads, so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
+
+
+def _stat_cpu_seconds(stat: Path) -> float:
+    """User + system CPU so far from a /proc stat file (a process's or one thread's)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
@@ -60,12 +65,12 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds = _stat_cpu_seconds(task / "stat")
         except OSError:  # the thread ended meanwhile
             continue
         # Numbered threads of one kind (rdk:broker1, rdk:broker-1) are one kind.
         kind = name.rstrip("0123456789-") if name.startswith("rdk:") else name
-        spent[kind] = spent.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+        spent[kind] = spent.get(kind, 0.0) + seconds
     return spent
 
 
